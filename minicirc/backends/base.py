@@ -1,0 +1,82 @@
+"""The backend protocol: the few primitives a layer may call.
+
+A layer never asks which backend it runs on. It allocates through ``asarray``, does
+elementwise work and matrix products with the array methods of whatever ``xp`` holds
+(NumPy or CuPy), and does every spectral step through the primitives below. Adding a
+backend means implementing this class, nothing in the layers.
+
+Shapes: ``a`` is real with the transform along the last axis; spectra have
+``m = n // 2 + 1`` bins (the real FFT keeps only the non-negative frequencies).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Backend:
+    """Base class of every backend. Subclasses implement the spectral primitives."""
+
+    #: Short name used by ``get_backend`` and in checkpoints.
+    name: str = "abstract"
+    #: The array namespace (``numpy`` or ``cupy``) for elementwise work and matmul.
+    xp: Any = np
+
+    # -- arrays -------------------------------------------------------------
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        """Move (or view) ``a`` onto this backend's device."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        """Bring ``a`` back to the host as a NumPy array."""
+        return np.asarray(a)
+
+    def is_array(self, a: Any) -> bool:
+        """True if ``a`` is already an array of this backend's kind."""
+        return isinstance(a, np.ndarray)
+
+    def all_finite(self, a: Any) -> bool:
+        """True if no element of ``a`` is NaN or infinite."""
+        return bool(self.xp.isfinite(a).all())
+
+    # -- spectral primitives ------------------------------------------------
+    def rfft(self, a: Any, n: int) -> Any:
+        """Real FFT along the last axis, zero-padding ``a`` to length ``n``."""
+        raise NotImplementedError
+
+    def irfft(self, A: Any, n: int) -> Any:
+        """Inverse real FFT along the last axis, returning ``n`` real samples."""
+        raise NotImplementedError
+
+    def cmul(self, A: Any, B: Any) -> Any:
+        """``A * B``: a batch of spectra ``A`` (b, m) times one spectrum ``B`` (m,)."""
+        raise NotImplementedError
+
+    def cmul_conj(self, A: Any, B: Any) -> Any:
+        """``conj(A) * B``: one spectrum ``A`` (m,) against a batch ``B`` (b, m)."""
+        raise NotImplementedError
+
+    def cmul_conj_sum(self, A: Any, B: Any) -> Any:
+        """``sum_b conj(A[b]) * B[b]``: two batches (b, m) reduced to one spectrum (m,)."""
+        raise NotImplementedError
+
+    def sign_flip(self, x: Any, s: Any) -> Any:
+        """``s * x`` with ``x`` (b, d) and ``s`` (d,): the diagonal ``D`` applied to a batch."""
+        return x * s
+
+    # -- block-circulant primitives (frequency-wise batched matrix products) --
+    def bmm_freq(self, W: Any, X: Any) -> Any:
+        """``Y[b, i, f] = sum_j W[i, j, f] * X[b, j, f]`` for spectra ``W`` (p, q, m), ``X`` (b, q, m)."""
+        raise NotImplementedError
+
+    def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
+        """``DX[b, j, f] = sum_i conj(W[i, j, f]) * G[b, i, f]`` for ``W`` (p, q, m), ``G`` (b, p, m)."""
+        raise NotImplementedError
+
+    def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
+        """``DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<minicirc backend {self.name!r}>"

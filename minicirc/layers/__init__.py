@@ -1,0 +1,5 @@
+from .base import Layer
+from .dense import Dense
+from .circulant import Circulant
+
+__all__ = ["Layer", "Dense", "Circulant"]

@@ -1,0 +1,112 @@
+"""The layer protocol every layer follows.
+
+- ``params``: name -> array of trainable parameters; ``grads``: the same keys and shapes,
+  filled by ``backward``.
+- ``buffers``: name -> array of state that is saved with the model but not trained
+  (the circulant layer's ``signs``).
+- ``forward(x)`` stores what ``backward`` needs in ``self._cache`` (one explicit cache);
+  ``backward(dy)`` reads it, fills ``grads`` and returns ``dx``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ..backends import Backend, get_backend
+
+
+class Layer:
+    """Base class: bookkeeping and input checks shared by all layers."""
+
+    def __init__(self, *, dtype: Any = np.float32, backend: Any = None) -> None:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"{type(self).__name__}: dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        self.backend: Backend = get_backend(backend)
+        self.params: Dict[str, Any] = {}
+        self.grads: Dict[str, Any] = {}
+        self.buffers: Dict[str, Any] = {}
+        self.training = True
+        self._cache: Optional[tuple] = None
+
+    # -- the protocol ---------------------------------------------------------
+    def forward(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, dy: Any) -> Any:
+        raise NotImplementedError
+
+    __call__ = forward
+
+    def train(self, mode: bool = True) -> "Layer":
+        self.training = mode
+        return self
+
+    def eval(self) -> "Layer":
+        return self.train(False)
+
+    def num_params(self) -> int:
+        """Number of trainable scalars (``buffers`` such as ``signs`` do not count)."""
+        return int(sum(int(np.prod(p.shape)) for p in self.params.values()))
+
+    def astype(self, dtype: Any) -> "Layer":
+        """A deep copy of this layer with parameters and buffers cast to ``dtype``."""
+        clone = copy.deepcopy(self)
+        clone.dtype = np.dtype(dtype)
+        for store in (clone.params, clone.buffers):
+            for k, v in store.items():
+                if np.issubdtype(v.dtype, np.floating):
+                    store[k] = v.astype(dtype)
+        clone.grads = {}
+        clone._cache = None
+        return clone
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    # -- helpers for subclasses -----------------------------------------------
+    def _cached(self) -> tuple:
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward(); run forward first")
+        return self._cache
+
+    def _check_input(self, x: Any, width: Optional[int], what: str = "input") -> Any:
+        """Validate a (batch, width) floating array and return it in the layer's dtype.
+
+        ``width=None`` accepts any width (elementwise layers).
+        """
+        name = repr(self)
+        bk = self.backend
+        if not bk.is_array(x):
+            try:
+                x = bk.asarray(x)
+            except Exception as e:  # e.g. a CuPy array handed to the NumPy backend
+                raise TypeError(f"{name}: {what} must be an array for the {bk.name} backend, "
+                                f"got {type(x).__name__}") from e
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name}: {what} must be a floating-point array, got dtype {x.dtype}")
+        expected = f"(batch, {width})" if width is not None else "(batch, features)"
+        if x.ndim != 2:
+            raise ValueError(f"{name}: expected {what} of shape {expected}, got shape {tuple(x.shape)} ({x.ndim}-D)")
+        if width is not None and x.shape[1] != width:
+            raise ValueError(f"{name}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
+        if not bk.all_finite(x):
+            raise ValueError(f"{name}: {what} contains NaN or Inf")
+        # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
+        return x.astype(self.dtype, copy=False)
+
+    def _check_dy(self, dy: Any, shape: tuple) -> Any:
+        name = repr(self)
+        if not self.backend.is_array(dy):
+            dy = self.backend.asarray(dy)
+        if tuple(dy.shape) != tuple(shape):
+            raise ValueError(f"{name}: backward expected dy of shape {tuple(shape)} (the output of the last forward), got {tuple(dy.shape)}")
+        return dy.astype(self.dtype, copy=False)
