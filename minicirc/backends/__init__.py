@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Union
 
-from .base import Backend
+from .base import Backend, array_module
 from .numpy_backend import NumpyBackend
 
 
@@ -59,4 +59,4 @@ def get_backend(backend: Union[str, Backend, None] = None) -> Backend:
     return factory()
 
 
-__all__ = ["Backend", "NumpyBackend", "get_backend", "BACKENDS"]
+__all__ = ["Backend", "array_module", "NumpyBackend", "get_backend", "BACKENDS"]

@@ -80,3 +80,12 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<minicirc backend {self.name!r}>"
+
+
+def array_module(a: Any) -> Any:
+    """``cupy`` for a GPU array, else ``numpy``: for code that has an array but no layer."""
+    if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
+        import cupy
+
+        return cupy
+    return np

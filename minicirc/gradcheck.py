@@ -1,0 +1,177 @@
+"""Gradient checking against central differences, in float64.
+
+``numerical_grad(f, a, dy)`` differentiates ``sum(f() * dy)`` with respect to the array ``a``
+(perturbed in place, one element at a time, and restored). ``check_layer`` and
+``check_model`` compare every analytic gradient of a float64 copy of a layer or model with
+it and return a table of relative errors; they raise ``GradientCheckError`` with that table
+when any error exceeds ``tol``. See docs/gradcheck.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import numpy as np
+
+__all__ = ["numerical_grad", "directional_grad", "rel_error", "check_layer", "check_model",
+           "GradientCheckError", "format_table"]
+
+
+class GradientCheckError(AssertionError):
+    """A gradient disagreed with central differences; ``.errors`` holds the table."""
+
+    def __init__(self, message: str, errors: Dict[str, float]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+def rel_error(a: Any, b: Any) -> float:
+    """``max |a - b| / max(1e-8, max(|a| + |b|))``: the worst difference against the scale.
+
+    The denominator is the largest ``|a| + |b|``, not each element's own: the cs231n
+    elementwise form divides the finite-difference noise (~1e-10) of an entry that happens
+    to be near zero by that near-zero value, and fails correct layers at random.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error: shapes differ, {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
+
+
+def numerical_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``sum(f() * dy)`` with respect to every element of ``a``.
+
+    ``f`` takes no argument: it reads ``a``, which is perturbed in place and restored.
+    """
+    grad = np.zeros(a.shape, dtype=np.float64)
+    flat, gflat = a.reshape(-1), grad.reshape(-1)
+    if not np.shares_memory(flat, a):
+        raise ValueError("numerical_grad: the array must be contiguous so it can be perturbed in place")
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = np.sum(np.asarray(f()) * dy)
+        flat[i] = old - eps
+        minus = np.sum(np.asarray(f()) * dy)
+        flat[i] = old
+        gflat[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def directional_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, v: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """One central difference along direction ``v``: approximates ``<grad, v>``."""
+    old = a.copy()
+    a += eps * v
+    plus = np.sum(np.asarray(f()) * dy)
+    a[...] = old - eps * v
+    minus = np.sum(np.asarray(f()) * dy)
+    a[...] = old
+    return float((plus - minus) / (2 * eps))
+
+
+def format_table(errors: Dict[str, float], tol: float) -> str:
+    width = max(len(k) for k in errors) if errors else 4
+    lines = [f"{'name':<{width}}  rel_error  verdict (tol {tol:g})"]
+    for k, e in errors.items():
+        lines.append(f"{k:<{width}}  {e:9.2e}  {'ok' if e <= tol else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def _generators(obj: Any) -> Iterator[np.random.Generator]:
+    """Every numpy Generator held by a layer or model (dropout's), to replay its draws."""
+    for layer in getattr(obj, "layers", [obj]):
+        for v in vars(layer).values():
+            if isinstance(v, np.random.Generator):
+                yield v
+
+
+def _run(obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: float, directional: bool,
+         seed: int, forward: Callable[[], Any], backward: Callable[[], Any],
+         params: Dict[str, np.ndarray], grads: Callable[[], Dict[str, Any]],
+         input_name: Optional[str] = "dx") -> Dict[str, float]:
+    gens = list(_generators(obj))
+    states = [g.bit_generator.state for g in gens]
+
+    def replay() -> Any:
+        for g, s in zip(gens, states):
+            g.bit_generator.state = s
+        return forward()
+
+    replay()
+    analytic_dx = backward()
+    analytic = {**({input_name: analytic_dx} if input_name else {}),
+                **{k: np.asarray(v, dtype=np.float64).copy() for k, v in grads().items()}}
+    targets = {**({input_name: x} if input_name else {}), **params}
+    missing = set(params) - set(analytic)
+    if missing:
+        raise GradientCheckError(f"backward() set no gradient for {sorted(missing)}", {})
+    rng = np.random.default_rng(seed + 1)
+    errors: Dict[str, float] = {}
+    for name, a in targets.items():
+        if directional:
+            v = rng.standard_normal(a.shape)
+            num = directional_grad(replay, a, dy, v, eps)
+            ana = float(np.sum(np.asarray(analytic[name]) * v))
+            errors[name] = rel_error(ana, num)
+        else:
+            errors[name] = rel_error(analytic[name], numerical_grad(replay, a, dy, eps))
+    return errors
+
+
+def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
+                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> Dict[str, float]:
+    """Check ``dx`` and every parameter gradient of ``layer`` at input ``x``.
+
+    Works on a float64 copy (the layer itself is untouched), with a seeded random ``dy``
+    and random non-zero biases (zeros could hide a wrong ``db``). ``directional=True``
+    checks one random direction per array instead of every element (for large layers).
+    Returns ``{"dx": err, "dW": err, ...}``; raises ``GradientCheckError`` with the table
+    if any error exceeds ``tol``.
+    """
+    layer64 = layer.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    if "b" in layer64.params:
+        layer64.params["b"][...] = rng.standard_normal(layer64.params["b"].shape)
+    x64 = np.array(x, dtype=np.float64)
+    y = layer64.forward(x64)
+    dy = rng.standard_normal(y.shape)
+    errors = _run(layer64, x64, dy, eps, tol, directional, seed,
+                  forward=lambda: layer64.forward(x64), backward=lambda: layer64.backward(dy),
+                  params=layer64.params,
+                  grads=lambda: layer64.grads)
+    errors = {("d" + k if not k.startswith("d") else k): e for k, e in errors.items()}
+    return _verdict(type(layer).__name__, errors, tol, raise_on_fail)
+
+
+def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol: float = 1e-6,
+                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> Dict[str, float]:
+    """Check every parameter gradient of ``model`` (a Sequential) through ``loss(model(x), t)``."""
+    model64 = model.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    for layer in model64.layers:
+        if "b" in layer.params:
+            layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
+    x64 = np.array(x, dtype=np.float64)
+
+    def forward() -> float:
+        return loss.forward(model64.forward(x64), t)
+
+    params = {f"{i}.{k}": p for i, layer in enumerate(model64.layers) for k, p in layer.params.items()}
+    errors = _run(model64, x64, np.float64(1.0), eps, tol, directional, seed,
+                  forward=forward, backward=lambda: model64.backward(loss.backward()),
+                  params=params,
+                  grads=lambda: {f"{i}.{k}": g for i, layer in enumerate(model64.layers)
+                                 for k, g in layer.grads.items()},
+                  input_name="dx")
+    return _verdict("model", errors, tol, raise_on_fail)
+
+
+def _verdict(what: str, errors: Dict[str, float], tol: float, raise_on_fail: bool) -> Dict[str, float]:
+    bad = [k for k, e in errors.items() if not e <= tol]
+    if bad and raise_on_fail:
+        raise GradientCheckError(f"gradient check failed for {what} ({', '.join(bad)} above {tol:g}):\n"
+                                 + format_table(errors, tol), errors)
+    return errors

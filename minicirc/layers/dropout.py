@@ -1,0 +1,42 @@
+"""Inverted dropout: in training, ``y = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``.
+
+``dx = dy * m / (1 - p)``. In evaluation mode ``y = x`` (scaling at training time keeps the
+expected activation equal in both modes).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Dropout with rate ``p`` and its own generator (seeded by ``rng``): no global state."""
+
+    def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = np.float32,
+                 backend: Any = None) -> None:
+        super().__init__(dtype=dtype, backend=backend)
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Any) -> Any:
+        x = self._check_input(x, None)
+        if not self.training or self.p == 0.0:
+            self._cache = (None, x.shape)
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        scale = self.backend.asarray((keep / (1.0 - self.p)).astype(self.dtype))
+        self._cache = (scale, x.shape)
+        return x * scale
+
+    def backward(self, dy: Any) -> Any:
+        scale, shape = self._cached()
+        dy = self._check_dy(dy, shape)
+        return dy if scale is None else dy * scale

@@ -1,0 +1,37 @@
+"""SGD with momentum, Nesterov momentum and (coupled, L2) weight decay, as in PyTorch::
+
+    g <- g + wd * p
+    v <- mu * v + g
+    p <- p - lr * (g + mu * v)   (Nesterov)   or   p <- p - lr * v
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from .base import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, model: Any, lr: float = 0.1, *, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(model, lr)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0.0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        if weight_decay < 0:
+            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
+        self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
+
+    def _update(self, name: str, p: Any, g: Any, st: Dict[str, Any]) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            v = st.get("v")
+            if v is None:
+                v = st["v"] = g.copy()
+            else:
+                v *= self.momentum
+                v += g
+            g = g + self.momentum * v if self.nesterov else v
+        p -= (self.lr * g).astype(p.dtype, copy=False)

@@ -1,0 +1,87 @@
+"""Bad input gets an error that names the layer, what it expected and what it got."""
+import numpy as np
+import pytest
+
+import minicirc as mc
+
+
+@pytest.mark.parametrize("make", [lambda: mc.Circulant(6, 4), lambda: mc.Dense(6, 4)])
+def test_layer_input_errors(make):
+    layer = make()
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"{name}\(6, 4\).*\(batch, 6\).*\(3, 5\)"):
+        layer.forward(np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match=rf"{name}.*\(batch, 6\).*\(6,\).*1-D"):
+        layer.forward(np.zeros(6, np.float32))
+    with pytest.raises(TypeError, match=rf"{name}.*floating.*int64"):
+        layer.forward(np.zeros((3, 6), np.int64))
+    with pytest.raises(ValueError, match=rf"{name}.*zero rows"):
+        layer.forward(np.zeros((0, 6), np.float32))
+    bad = np.zeros((2, 6), np.float32); bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match=rf"{name}.*NaN or Inf"):
+        layer.forward(bad)
+    bad[1, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.forward(bad)
+    with pytest.raises(TypeError, match=rf"{name}.*floating-point array.*object"):
+        layer.forward(object())
+
+
+@pytest.mark.parametrize("layer", [mc.Circulant(4), mc.Dense(4, 4), mc.ReLU(), mc.Tanh(), mc.Sigmoid(), mc.Dropout(0.5)])
+def test_backward_before_forward(layer):
+    with pytest.raises(RuntimeError, match="backward.*before forward"):
+        layer.backward(np.zeros((1, 4), np.float32))
+
+
+def test_backward_with_wrong_dy_shape():
+    layer = mc.Circulant(4, 3)
+    layer.forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"Circulant\(4, 3\).*dy of shape \(2, 3\).*\(2, 4\)"):
+        layer.backward(np.zeros((2, 4), np.float32))
+
+
+@pytest.mark.parametrize("args", [(0,), (-1, 3), (3, 0), (2.5,), (True, 3)])
+def test_constructor_errors(args):
+    with pytest.raises(ValueError, match="Circulant: d_(in|out) must be a positive integer"):
+        mc.Circulant(*args)
+    if len(args) == 2:
+        with pytest.raises(ValueError, match="Dense: d_(in|out) must be a positive integer"):
+            mc.Dense(*args)
+
+
+def test_unknown_backend_and_dtype():
+    with pytest.raises(ValueError, match="unknown backend 'tpu'.*numpy"):
+        mc.Circulant(4, backend="tpu")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        mc.Dense(3, 3, dtype=np.float16)
+    with pytest.raises(ValueError, match="Dropout: p must be in"):
+        mc.Dropout(1.0)
+
+
+def test_loss_errors():
+    loss = mc.SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*\[0, 3\]"):
+        loss.forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"integer labels of shape \(2,\)"):
+        loss.forward(np.zeros((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="logits of shape"):
+        loss.forward(np.zeros(3), np.array([0]))
+    with pytest.raises(RuntimeError, match="before forward"):
+        mc.SoftmaxCrossEntropy().backward()
+
+
+def test_optimizer_errors():
+    model = mc.Sequential(mc.Dense(2, 2))
+    with pytest.raises(RuntimeError, match="'0.W' has no gradient"):
+        mc.SGD(model, lr=0.1).step()
+    with pytest.raises(ValueError, match="lr must be positive"):
+        mc.Adam(model, lr=0)
+    with pytest.raises(ValueError, match="nesterov"):
+        mc.SGD(model, lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="Sequential: item 1"):
+        mc.Sequential(mc.Dense(2, 2), "relu")
+
+
+def test_float64_input_to_float32_layer_is_computed_in_float32():
+    y = mc.Circulant(8).forward(np.ones((2, 8)))
+    assert y.dtype == np.float32
