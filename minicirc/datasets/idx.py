@@ -56,7 +56,7 @@ def _read_bytes(path: PathLike) -> bytes:
         try:
             data = gzip.decompress(data)
         except EOFError:
-            raise DataError(f"{name}: truncated gzip stream (the download was cut short?)") from None
+            raise DataError(f"{name}: truncated gzip stream (download cut short?)") from None
         except (OSError, zlib.error) as e:  # BadGzipFile is an OSError; CRC errors land here too
             raise DataError(f"{name}: corrupt gzip stream: {e}") from None
         if not data:

@@ -89,21 +89,24 @@ def _xy(images: np.ndarray, labels: np.ndarray) -> Split:
 
 def _n_validation(validation: Union[int, float], n: int) -> int:
     if isinstance(validation, bool) or not isinstance(validation, numbers.Real):
-        raise ValueError(f"load_mnist: validation must be a count or a fraction, got {validation!r}")
+        raise ValueError("load_mnist: validation must be a count or a fraction, "
+                         f"got {validation!r}")
     if isinstance(validation, numbers.Integral):
         k = int(validation)
     elif 0 <= validation < 1:
         k = int(round(float(validation) * n))
     else:
-        raise ValueError(f"load_mnist: a fractional validation must lie in (0, 1), got {validation}")
+        raise ValueError("load_mnist: a fractional validation must lie in (0, 1), "
+                         f"got {validation}")
     if not 0 <= k < n:
         raise ValueError(f"load_mnist: validation={validation} must leave 0 to {n - 1} of the "
                          f"{n} training samples out")
     return k
 
 
-def load_mnist(path: Union[str, "os.PathLike[str]", None] = None, *, validation: Union[int, float] = 0,
-               seed: int = 0, verify: Optional[bool] = None) -> MNIST:
+def load_mnist(path: Union[str, "os.PathLike[str]", None] = None, *,
+               validation: Union[int, float] = 0, seed: int = 0,
+               verify: Optional[bool] = None) -> MNIST:
     """Load MNIST from the bundled copy (``path=None``) or a directory of the four IDX files.
 
     ``path``: a directory holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
