@@ -17,6 +17,10 @@ import numpy as np
 from ..backends import Backend, get_backend
 
 
+class NonFiniteError(ValueError):
+    """A layer met NaN or Inf in its input (the trainer turns this into a clean stop)."""
+
+
 class Layer:
     """Base class: bookkeeping and input checks shared by all layers."""
 
@@ -99,7 +103,7 @@ class Layer:
         if x.shape[0] == 0:
             raise ValueError(f"{name}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
         if not bk.all_finite(x):
-            raise ValueError(f"{name}: {what} contains NaN or Inf")
+            raise NonFiniteError(f"{name}: {what} contains NaN or Inf")
         # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
         return x.astype(self.dtype, copy=False)
 

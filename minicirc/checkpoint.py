@@ -1,0 +1,116 @@
+"""Checkpoints: one ``.npz`` of named arrays plus a JSON metadata string.
+
+Arrays: ``param/<name>`` (every parameter), ``buffer/<name>`` (the circulant ``signs``),
+``optim/<name>/<slot>`` (optimizer state). ``meta`` is a JSON string: format and minicirc
+version, architecture, epoch, seed, and whatever the trainer adds (data iterator and
+dropout generator states, history). Loaded with ``allow_pickle=False``; written to a
+temporary file in the same directory, flushed to disk, then renamed over the target, so a
+crash during a save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
+
+import numpy as np
+
+from . import __version__
+from .backends import array_module
+
+FORMAT = "minicirc-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, truncated, or does not fit the model."""
+
+
+def _host(a: Any) -> np.ndarray:
+    return np.asarray(a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a)
+
+
+def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
+                    optimizer: Any = None) -> Path:
+    """Write ``model`` (and ``optimizer``) state with ``meta`` atomically to ``path``."""
+    path = Path(path)
+    arrays: Dict[str, np.ndarray] = {}
+    for name, p, _ in model.named_parameters():
+        arrays[f"param/{name}"] = _host(p)
+    for name, b in model.named_buffers():
+        arrays[f"buffer/{name}"] = _host(b)
+    if optimizer is not None:
+        for key, v in optimizer.state_arrays().items():
+            arrays[f"optim/{key}"] = v
+    full_meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "minicirc_version": __version__, **meta}
+    arrays["meta"] = np.array(json.dumps(full_meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """Return ``(meta, arrays)``; every way a file can be bad raises ``CheckpointError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: no 'meta' entry; not a minicirc checkpoint")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a minicirc checkpoint (format {meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('format_version')!r} "
+                              f"(written by minicirc {meta.get('minicirc_version')}); this minicirc "
+                              f"{__version__} reads version {FORMAT_VERSION}")
+    return meta, arrays
+
+
+def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] = "checkpoint",
+              optimizer: Any = None) -> None:
+    """Copy parameters and buffers (and optimizer state) into an already built model.
+
+    Every name and shape is checked first, so a checkpoint of another architecture is
+    refused with the first difference named, and the model is left untouched.
+    """
+    targets = [("param", name, p) for name, p, _ in model.named_parameters()]
+    targets += [("buffer", name, b) for name, b in model.named_buffers()]
+    expected = {f"{kind}/{name}" for kind, name, _ in targets}
+    present = {k for k in arrays if k.startswith(("param/", "buffer/"))}
+    if expected != present:
+        missing, extra = sorted(expected - present), sorted(present - expected)
+        raise CheckpointError(f"{path}: checkpoint does not fit this model (missing {missing[:5]}, "
+                              f"unexpected {extra[:5]}); it is from another architecture")
+    for kind, name, target in targets:
+        a = arrays[f"{kind}/{name}"]
+        if a.shape != tuple(target.shape):
+            raise CheckpointError(f"{path}: {kind} {name!r} has shape {a.shape} in the checkpoint, "
+                                  f"the model expects {tuple(target.shape)}")
+        if not np.all(np.isfinite(a)):
+            raise CheckpointError(f"{path}: {kind} {name!r} contains NaN or Inf")
+    for kind, name, target in targets:
+        target[...] = array_module(target).asarray(arrays[f"{kind}/{name}"])
+    if optimizer is not None:
+        xp = array_module(targets[0][2]) if targets else np
+        optimizer.load_state_arrays({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")},
+                                    asarray=xp.asarray)

@@ -1,0 +1,235 @@
+"""The ``minicirc`` command: train, evaluate, info, bench, reproduce.
+
+Bad option values give argparse's usage message and exit status 2; a bad data file or
+checkpoint gives a one-line error naming the file and exit status 1; Ctrl-C during
+training saves a checkpoint and exits with 130; a non-finite loss exits with 3.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import __version__
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
+def _validation(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text!r}") from None
+    if v < 0 or (v >= 1 and v != int(v)):
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text}")
+    return int(v) if v >= 1 else v
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .backends import BACKENDS
+    from .models import KINDS
+
+    p = sub.add_parser("train", help="train an MLP on MNIST",
+                       description="Train an MLP on MNIST. With no options: the circulant MLP (input "
+                                   "zero-padded to 1024, two circulant layers with sign flips, dense "
+                                   "output) with its recipe, then print its test error. Options left "
+                                   "unset take the chosen model's recipe (minicirc/recipes.py).")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=KINDS, default="circulant",
+                   help="dense, circulant, hybrid (dense first layer) or block (block-circulant)")
+    m.add_argument("--hidden", type=_positive_int, default=1024, help="hidden width (default 1024)")
+    m.add_argument("--layers", type=_positive_int, default=2, help="hidden layers (default 2)")
+    m.add_argument("--block", type=_positive_int, default=None, help="block size for --model block")
+    m.add_argument("--no-sign-flip", dest="sign_flip", action="store_false",
+                   help="circulant layers without the random sign diagonal D")
+    m.add_argument("--dropout", type=_unit_float, default=None, help="dropout rate after each hidden layer")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", choices=("sgd", "adam"), default=None)
+    o.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
+    o.add_argument("--momentum", type=_unit_float, default=None, help="SGD momentum")
+    o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    o.add_argument("--weight-decay", type=_nonneg_float, default=None,
+                   help="SGD: L2; Adam: decoupled (AdamW)")
+    o.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    o.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
+    o.add_argument("--epochs", type=_positive_int, default=None)
+    o.add_argument("--batch-size", type=_positive_int, default=128)
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=_nonneg_int, default=0)
+    r.add_argument("--backend", choices=BACKENDS, default="numpy")
+    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    r.add_argument("--validation", type=_validation, default=0,
+                   help="hold out this many training images (or this fraction) for validation")
+    r.add_argument("--train-limit", type=_positive_int, default=None,
+                   help="train on the first N training images only (smoke tests)")
+    r.add_argument("--data", default=None, help="directory of MNIST IDX files (default: the bundled copy)")
+    r.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the MNIST checksums (other data under the MNIST file names)")
+    r.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
+    r.add_argument("--save-every", type=_nonneg_int, default=0,
+                   help="also keep epoch-NNN.npz every N epochs")
+    r.add_argument("--resume", metavar="CHECKPOINT", default=None, help="continue a run from its checkpoint")
+    r.add_argument("--no-plot", dest="plot", action="store_false", help="skip curves.png")
+    r.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="force the progress bar (default: only on a terminal)")
+    r.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    keys = {f for f in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in keys})
+    if config.model == "block" and config.block is None:
+        args.parser.error("--model block needs --block SIZE")
+    if config.block is not None and config.model != "block":
+        args.parser.error("--block applies to --model block only")
+    train(config, resume=args.resume, progress=args.progress)
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="test error and confusion matrix of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", default=None, help="directory of MNIST IDX files (default: bundled)")
+    p.add_argument("--backend", default=None, help="backend to run on (default: the checkpoint's)")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the MNIST checksums")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-untyped-def]
+    from .checkpoint import load_into, read_checkpoint
+    from .models import build_mlp
+
+    meta, arrays = read_checkpoint(path)
+    config = meta.get("config", {})
+    model = build_mlp(meta["arch"], dtype=config.get("dtype", "float32"),
+                      backend=backend or config.get("backend", "numpy"))
+    load_into(model, arrays, path)
+    return meta, model
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .datasets import load_mnist
+    from .train import evaluate
+
+    meta, model = _load_model(args.checkpoint, args.backend)
+    X, y = load_mnist(args.data, verify=None if args.verify else False).test
+    bk = model.layers[0].backend
+    result = evaluate(model, bk.asarray(X), bk.asarray(y))
+    pred = bk.to_numpy(result["pred"])
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {meta.get('epoch')} epochs")
+    print(f"test error {100 * result['error']:.2f}% ({result['wrong']} of {len(y)} wrong)")
+    print("confusion matrix (rows: true digit, columns: predicted)")
+    print("      " + "".join(f"{j:>6}" for j in range(10)))
+    for i in range(10):
+        print(f"{i:>6}" + "".join(f"{v:>6}" for v in confusion[i]))
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="architecture and parameter counts of a checkpoint")
+    p.add_argument("checkpoint")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .models import dense_equivalent_params, layer_table
+
+    meta, model = _load_model(args.checkpoint, "numpy")
+    print(f"{args.checkpoint}: minicirc {meta.get('minicirc_version')}, epoch {meta.get('epoch')}, "
+          f"seed {meta.get('seed')}")
+    print("architecture: " + ", ".join(f"{k}={v}" for k, v in meta["arch"].items()))
+    print(f"{'#':>3}  {'layer':<34}{'trainable':>12}{'dense equiv.':>14}")
+    for row in layer_table(model):
+        print(f"{row['index']:>3}  {row['layer']:<34}{row['params']:>12,}{row['dense_equivalent']:>14,}")
+    total, dense = model.num_params(), dense_equivalent_params(model)
+    print(f"total trainable {total:,}; dense equivalent {dense:,}; compression {dense / total:.1f}x")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minicirc", description="Circulant (FFT) neural-network layers: "
+                                     "train and inspect MLPs on MNIST, benchmark the layers.")
+    parser.add_argument("--version", action="version", version=f"minicirc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_info(sub)
+    for name, p in sub.choices.items():
+        p.set_defaults(parser=p)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .checkpoint import CheckpointError
+    from .datasets import DataError
+    from .train import TrainingStopped
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TrainingStopped as e:
+        print(f"minicirc: {e}", file=sys.stderr)
+        return e.exit_code
+    except (CheckpointError, DataError) as e:
+        print(f"minicirc: error: {e}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:       # e.g. a backend that cannot run here
+        print(f"minicirc: error: {e}", file=sys.stderr)
+        return 1

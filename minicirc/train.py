@@ -1,0 +1,326 @@
+"""The training loop behind ``minicirc train``: data, model, optimizer, checkpoints, results.
+
+One epoch: seeded shuffled mini-batches; for each, forward, loss, backward, a learning
+rate from the schedule, an optimizer step. After each epoch: errors on the validation
+and test sets, one log line, an atomic checkpoint. At the end: ``results.json`` and a PNG
+of the curves. Ctrl-C finishes the current step, saves a checkpoint and stops cleanly; a
+non-finite loss stops training with the epoch and step named, keeping the last good
+checkpoint. Resuming from a checkpoint restores parameters, optimizer state, the data
+iterator's position and every generator, so the run continues bit for bit.
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from . import __version__
+from .backends import array_module, get_backend
+from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from .datasets import Batches, load_mnist
+from .layers import Dropout, Sequential
+from .layers.base import NonFiniteError
+from .losses import SoftmaxCrossEntropy
+from .models import architecture, build_mlp, dense_equivalent_params
+from .optim import SGD, Adam, constant_lr, cosine_lr
+from .recipes import RECIPES
+
+SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": cosine_lr, "constant": constant_lr}
+
+
+class TrainingStopped(Exception):
+    """Training ended early; ``exit_code`` is what the command line returns."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``None`` means: take the model kind's recipe."""
+
+    model: str = "circulant"
+    hidden: int = 1024
+    layers: int = 2
+    sign_flip: bool = True
+    block: Optional[int] = None
+    dropout: Optional[float] = None
+    optimizer: Optional[str] = None
+    lr: Optional[float] = None
+    momentum: Optional[float] = None
+    nesterov: Optional[bool] = None
+    weight_decay: Optional[float] = None
+    schedule: str = "cosine"
+    warmup: int = 0
+    epochs: Optional[int] = None
+    batch_size: int = 128
+    seed: int = 0
+    backend: str = "numpy"
+    dtype: str = "float32"
+    validation: float = 0
+    train_limit: Optional[int] = None
+    data: Optional[str] = None
+    verify: bool = True
+    out: str = "runs/latest"
+    save_every: int = 0
+    plot: bool = True
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every ``None`` filled from the recipe of ``model``."""
+        recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[self.model]}
+        values = asdict(self)
+        for k, v in recipe.items():
+            if values.get(k) is None:
+                values[k] = v
+        return TrainConfig(**values)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def evaluate(model: Sequential, X: Any, y: Any, batch: int = 2000) -> Dict[str, Any]:
+    """Error rate and predictions on ``(X, y)``, in evaluation mode (dropout off)."""
+    was_training = model.training
+    model.eval()
+    preds = [model.forward(X[i:i + batch]).argmax(axis=1) for i in range(0, X.shape[0], batch)]
+    model.train(was_training)
+    p = array_module(preds[0]).concatenate(preds)
+    wrong = int((p != y).sum())
+    return {"error": wrong / X.shape[0], "wrong": wrong, "pred": p}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
+
+
+def _dropouts(model: Sequential) -> List[Dropout]:
+    return [layer for layer in model.layers if isinstance(layer, Dropout)]
+
+
+class Trainer:
+    """Builds everything a run needs from a ``TrainConfig`` and runs it."""
+
+    def __init__(self, config: TrainConfig, *, log: Callable[[str], None] = print,
+                 progress: Optional[bool] = None) -> None:
+        self.config = config.resolved()
+        self.log = log
+        self.progress = progress
+        c = self.config
+        if c.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {c.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
+                                 dropout=c.dropout, block=c.block)
+        self.backend = get_backend(c.backend)
+        self.out = Path(c.out)
+        data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
+        Xtr, ytr = data.train
+        if c.train_limit:
+            Xtr, ytr = Xtr[: c.train_limit], ytr[: c.train_limit]
+        bk = self.backend
+        self.train_set = (bk.asarray(Xtr), bk.asarray(ytr))
+        self.val_set = None if data.val is None else (bk.asarray(data.val[0]), bk.asarray(data.val[1]))
+        self.test_set = (bk.asarray(data.test[0]), bk.asarray(data.test[1]))
+        model_seed, data_seed = np.random.SeedSequence(c.seed).spawn(2)
+        self.model = build_mlp(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
+                               backend=c.backend)
+        self.batches = Batches(*self.train_set, c.batch_size, seed=np.random.default_rng(data_seed))
+        self.loss = SoftmaxCrossEntropy(check_labels=False)   # labels were validated on load
+        if c.optimizer == "sgd":
+            self.opt: Any = SGD(self.model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
+                                weight_decay=c.weight_decay)
+        elif c.optimizer == "adam":
+            self.opt = Adam(self.model, lr=c.lr, weight_decay=c.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {c.optimizer!r}; choose sgd or adam")
+        self.schedule = SCHEDULES[c.schedule]
+        self.total_steps = c.epochs * len(self.batches)
+        self.step = 0          # optimizer steps taken
+        self.epoch = 0         # epochs completed
+        self.history: List[Dict[str, Any]] = []
+        self._stop_requested = False
+
+    # -- checkpoints ------------------------------------------------------------
+    def _meta(self) -> Dict[str, Any]:
+        return {"arch": self.arch, "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
+                "seed": self.config.seed, "batches": self.batches.state(),
+                "dropout_rng": [d.rng.bit_generator.state for d in _dropouts(self.model)],
+                "optimizer": {"name": self.config.optimizer, "t": self.opt.t}, "history": self.history}
+
+    def save(self, path: Path) -> Path:
+        return save_checkpoint(path, self.model, self._meta(), self.opt)
+
+    def resume(self, path: str) -> None:
+        meta, arrays = read_checkpoint(path)
+        if meta.get("arch") != self.arch:
+            raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
+                                  f"this run builds {self.arch}")
+        saved = TrainConfig.from_dict(meta.get("config", {}))
+        for k in ("optimizer", "batch_size", "seed", "dtype", "train_limit", "validation"):
+            if getattr(saved, k) != getattr(self.config, k):
+                raise CheckpointError(f"{path}: checkpoint was trained with {k}={getattr(saved, k)!r}, "
+                                      f"this run asks for {getattr(self.config, k)!r}; resuming would not "
+                                      f"continue the same run")
+        load_into(self.model, arrays, path, optimizer=self.opt)
+        self.opt.t = int(meta["optimizer"]["t"])
+        self.batches.set_state(meta["batches"])
+        for d, st in zip(_dropouts(self.model), meta["dropout_rng"]):
+            d.rng.bit_generator.state = st
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.history = list(meta.get("history", []))
+        self.log(f"resumed from {path}: epoch {self.epoch}, step {self.step}")
+
+    # -- the loop -------------------------------------------------------------------
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._stop_requested:            # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+
+    def run(self) -> Dict[str, Any]:
+        c = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log(f"minicirc {__version__}: {c.model} MLP, {self.model.num_params():,} trainable parameters "
+                 f"({dense_equivalent_params(self.model):,} as dense), {c.optimizer} lr {c.lr:g}, "
+                 f"{c.epochs} epochs, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")
+        ckpt = self.out / "checkpoint.npz"
+        previous = signal.getsignal(signal.SIGINT)
+        in_main = _is_main_thread()
+        if in_main:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            while self.epoch < c.epochs:
+                record = self._train_epoch()
+                if record is None:          # Ctrl-C: the partial epoch is checkpointed
+                    self.save(ckpt)
+                    raise TrainingStopped(f"interrupted in epoch {self.epoch + 1} at step {self.step}; "
+                                          f"checkpoint saved to {ckpt} (resume with --resume {ckpt})", 130)
+                self.epoch += 1
+                self.history.append(record)
+                self.log(self._line(record))
+                self.save(ckpt)
+                if c.save_every and self.epoch % c.save_every == 0:
+                    shutil.copyfile(ckpt, self.out / f"epoch-{self.epoch:03d}.npz")
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        return self.finish()
+
+    def _train_epoch(self) -> Optional[Dict[str, Any]]:
+        """One pass over the training batches; None if Ctrl-C asked to stop mid-way."""
+        c, model, loss, opt = self.config, self.model, self.loss, self.opt
+        model.train()
+        start = time.perf_counter()
+        total_loss, total_right, seen = 0.0, 0, 0
+        bar = _progress(len(self.batches), f"epoch {self.epoch + 1}/{c.epochs}", self.progress)
+        for xb, yb in self.batches:
+            opt.lr = self.schedule(c.lr, self.step, self.total_steps, c.warmup)
+            try:
+                z = model.forward(xb)
+                value = float(loss.forward(z, yb))
+            except NonFiniteError:          # weights went non-finite: the loss would be too
+                value = math.nan
+            if not math.isfinite(value):
+                # Before the optimizer step, so the weights are not poisoned; the checkpoint on
+                # disk is the last good one, from the end of the previous epoch.
+                raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step "
+                                      f"{self.step + 1}; stopped. Last good checkpoint: "
+                                      f"{self.out / 'checkpoint.npz'} (epoch {self.epoch}). "
+                                      f"Try a smaller --lr.", 3)
+            model.backward(loss.backward())
+            opt.step()
+            self.step += 1
+            n = xb.shape[0]
+            seen += n
+            total_loss += value * n
+            total_right += int((z.argmax(axis=1) == yb).sum())
+            if bar is not None:
+                bar.update(1)
+                if self.step % 20 == 0:
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_right / seen:.4f}")
+            if self._stop_requested:
+                break
+        if bar is not None:
+            bar.close()
+        if self._stop_requested:
+            return None
+        seconds = time.perf_counter() - start
+        record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": total_loss / seen,
+                  "train_error": 1.0 - total_right / seen, "seconds": seconds,
+                  "samples_per_second": seen / seconds, "lr_end": opt.lr, "peak_rss_mb": _peak_rss_mb()}
+        if self.val_set is not None:
+            record["val_error"] = evaluate(model, *self.val_set)["error"]
+        record["test_error"] = evaluate(model, *self.test_set)["error"]
+        return record
+
+    def _line(self, r: Dict[str, Any]) -> str:
+        val = f"  val err {100 * r['val_error']:.2f}%" if "val_error" in r else ""
+        return (f"epoch {r['epoch']:>2}/{self.config.epochs}  loss {r['train_loss']:.4f}  "
+                f"train err {100 * r['train_error']:.2f}%{val}  test err {100 * r['test_error']:.2f}%  "
+                f"{r['seconds']:.1f}s  {r['samples_per_second']:,.0f} samples/s")
+
+    def finish(self) -> Dict[str, Any]:
+        """Write results.json (and the curves PNG); return the results."""
+        c = self.config
+        last = self.history[-1] if self.history else {}
+        results = {
+            "minicirc_version": __version__, "config": asdict(c), "arch": self.arch,
+            "trainable_params": self.model.num_params(),
+            "dense_equivalent_params": dense_equivalent_params(self.model),
+            "layers": _layer_rows(self.model), "epochs": self.history,
+            "final": {"test_error": last.get("test_error"), "val_error": last.get("val_error"),
+                      "train_seconds": sum(r["seconds"] for r in self.history),
+                      "seconds_per_epoch": (sum(r["seconds"] for r in self.history) / len(self.history)
+                                            if self.history else None),
+                      "peak_rss_mb": _peak_rss_mb()},
+            "checkpoint": str(self.out / "checkpoint.npz"),
+        }
+        (self.out / "results.json").write_text(json.dumps(results, indent=2))
+        if c.plot and self.history:
+            from .plots import plot_curves
+
+            plot_curves(self.history, self.out / "curves.png", title=f"{c.model} MLP (seed {c.seed})")
+        if last:
+            self.log(f"test error {100 * last['test_error']:.2f}% after {self.epoch} epochs "
+                     f"({results['final']['train_seconds']:.0f} s of training); results in {self.out}")
+        return results
+
+
+def _layer_rows(model: Sequential) -> List[Dict[str, Any]]:
+    from .models import layer_table
+
+    return layer_table(model)
+
+
+def _progress(total: int, desc: str, enabled: Optional[bool]) -> Any:
+    """A tqdm bar on a terminal (or when asked), nothing otherwise (logs stay clean)."""
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def train(config: TrainConfig, *, resume: Optional[str] = None, log: Callable[[str], None] = print,
+          progress: Optional[bool] = None) -> Dict[str, Any]:
+    """Train as ``minicirc train`` does; return the results dict (also in results.json)."""
+    trainer = Trainer(config, log=log, progress=progress)
+    if resume:
+        trainer.resume(resume)
+    return trainer.run()

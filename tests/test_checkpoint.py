@@ -1,0 +1,89 @@
+"""Checkpoints: round trip, atomic writes, and clear errors for every kind of bad file."""
+import json
+
+import numpy as np
+import pytest
+
+import minicirc as mc
+from minicirc import checkpoint as ck
+from minicirc.checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from minicirc.models import architecture, build_mlp
+
+
+def model_and_opt(hidden=32, seed=0):
+    model = build_mlp(architecture("circulant", hidden=hidden, dropout=0.1), seed=seed)
+    opt = mc.Adam(model, lr=1e-3)
+    x = np.random.default_rng(0).random((4, 784), dtype=np.float32)
+    loss = mc.SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), np.array([1, 2, 3, 4]))
+    model.backward(loss.backward())
+    opt.step()
+    return model, opt
+
+
+def test_round_trip(tmp_path):
+    model, opt = model_and_opt()
+    save_checkpoint(tmp_path / "c.npz", model, {"arch": {"x": 1}, "epoch": 3}, opt)
+    meta, arrays = read_checkpoint(tmp_path / "c.npz")
+    assert meta["epoch"] == 3 and meta["format"] == "minicirc-checkpoint" and meta["minicirc_version"] == mc.__version__
+    other, opt2 = model_and_opt(seed=1)
+    load_into(other, arrays, "c.npz", optimizer=opt2)
+    for (n1, p1, _), (n2, p2, _) in zip(model.named_parameters(), other.named_parameters()):
+        np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(model[0].signs, other[0].signs)
+    for k, v in opt.state_arrays().items():
+        np.testing.assert_array_equal(v, opt2.state_arrays()[k])
+
+
+def test_a_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    model, opt = model_and_opt()
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, model, {"epoch": 1}, opt)
+    before = path.read_bytes()
+
+    def exploding_savez(f, **arrays):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ck.np, "savez", exploding_savez)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, {"epoch": 2}, opt)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]          # no temporary left behind
+
+
+def test_bad_files(tmp_path):
+    model, opt = model_and_opt()
+    good = tmp_path / "good.npz"
+    save_checkpoint(good, model, {"epoch": 1}, opt)
+    data = good.read_bytes()
+
+    with pytest.raises(CheckpointError, match="missing.npz: no such checkpoint"):
+        read_checkpoint(tmp_path / "missing.npz")
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"trunc.npz: .*corrupt or truncated"):
+        read_checkpoint(tmp_path / "trunc.npz")
+    (tmp_path / "noise.npz").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="noise.npz"):
+        read_checkpoint(tmp_path / "noise.npz")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="plain.npz: no 'meta'"):
+        read_checkpoint(tmp_path / "plain.npz")
+    np.savez(tmp_path / "future.npz", meta=np.array(json.dumps({"format": "minicirc-checkpoint", "format_version": 99,
+                                                                 "minicirc_version": "9.0"})))
+    with pytest.raises(CheckpointError, match="future.npz: checkpoint format version 99 .*minicirc 9.0"):
+        read_checkpoint(tmp_path / "future.npz")
+
+
+def test_another_architecture_is_refused_and_model_untouched(tmp_path):
+    small, _ = model_and_opt(hidden=32)
+    save_checkpoint(tmp_path / "c.npz", small, {"epoch": 1})
+    _, arrays = read_checkpoint(tmp_path / "c.npz")
+    big, _ = model_and_opt(hidden=64)
+    b_before = big[0].params["b"].copy()
+    with pytest.raises(CheckpointError, match=r"param '0.b' has shape \(32,\) in the checkpoint, the model expects \(64,\)"):
+        load_into(big, arrays, "c.npz")
+    np.testing.assert_array_equal(big[0].params["b"], b_before)
+    dense = build_mlp(architecture("dense", hidden=32))
+    with pytest.raises(CheckpointError, match="another architecture"):
+        load_into(dense, arrays, "c.npz")

@@ -1,0 +1,98 @@
+"""The command line, through a subprocess, as a user meets it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minicirc.datasets import write_idx
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "minicirc", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    p = run("train", "--epochs", "1", "--train-limit", "2000", "--hidden", "128", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    return out, p
+
+
+def test_train_prints_epoch_line_and_test_error(trained):
+    out, p = trained
+    assert "epoch  1/1" in p.stdout and "samples/s" in p.stdout
+    assert "test error" in p.stdout.splitlines()[-1]
+    assert {"checkpoint.npz", "results.json", "curves.png"} <= {f.name for f in out.iterdir()}
+    assert "\r" not in p.stderr        # no progress bar when not on a terminal
+
+
+def test_evaluate_and_info(trained):
+    out, _ = trained
+    p = run("evaluate", str(out / "checkpoint.npz"))
+    assert p.returncode == 0, p.stderr
+    assert "test error" in p.stdout and "confusion matrix" in p.stdout
+    rows = [line.split() for line in p.stdout.splitlines()[-10:]]
+    counts = np.array([[int(v) for v in r[1:]] for r in rows])
+    assert counts.shape == (10, 10)
+    assert counts.sum(axis=1).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    p = run("info", str(out / "checkpoint.npz"))
+    assert p.returncode == 0, p.stderr
+    assert "Circulant(784, 128)" in p.stdout and "compression" in p.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--lr", "-1"], "expected a positive number"),
+    (["train", "--model", "lenet"], "invalid choice: 'lenet'"),
+    (["train", "--epochs", "0"], "expected a positive integer"),
+    (["train", "--backend", "tpu"], "invalid choice: 'tpu'"),
+    (["train", "--model", "block"], "--model block needs --block"),
+    (["train", "--dropout", "1.5"], "expected a number in [0, 1)"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_options_exit_2(args, message):
+    p = run(*args)
+    assert p.returncode == 2 and message in p.stderr and "usage:" in p.stderr
+
+
+def test_corrupt_checkpoint_and_missing_data(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    p = run("evaluate", str(bad))
+    assert p.returncode == 1 and "bad.npz" in p.stderr and "Traceback" not in p.stderr
+    p = run("train", "--data", str(tmp_path / "nowhere"), "--epochs", "1")
+    assert p.returncode == 1 and "nowhere" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_truncated_data_file_is_named(tmp_path):
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 50), ("t10k", 20)):
+        write_idx(tmp_path / f"{stem}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
+        write_idx(tmp_path / f"{stem}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    p = run("train", "--data", str(tmp_path), "--epochs", "1")
+    assert p.returncode == 1 and "SHA-256" in p.stderr            # not the real MNIST: refused
+    p = run("train", "--data", str(tmp_path), "--epochs", "1", "--no-verify")
+    assert p.returncode == 1 and "t10k-images-idx3-ubyte" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "minicirc", "train", "--epochs", "50", "--hidden", "128",
+                             "--train-limit", "5000", "--out", str(tmp_path), "--no-plot"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    line = ""
+    while "epoch  1/50" not in line and time.time() < deadline:     # wait for a checkpoint to exist
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted in epoch" in err and "--resume" in err and "Traceback" not in err
+    p = run("info", str(tmp_path / "checkpoint.npz"))
+    assert p.returncode == 0, p.stderr

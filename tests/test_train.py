@@ -1,0 +1,113 @@
+"""Training: a smoke run that learns, bit-exact resume, Ctrl-C, non-finite loss."""
+import json
+
+import numpy as np
+import pytest
+
+from minicirc.checkpoint import read_checkpoint
+from minicirc.train import TrainConfig, Trainer, TrainingStopped, train
+
+SMALL = dict(train_limit=1000, batch_size=100, plot=False)
+
+
+def quiet(*args):
+    pass
+
+
+def test_smoke_training_reaches_low_error(tmp_path):
+    results = train(TrainConfig(epochs=3, train_limit=3000, out=str(tmp_path), plot=True), log=quiet,
+                    progress=False)
+    assert results["final"]["test_error"] < 0.20          # chance is 0.90
+    losses = [r["train_loss"] for r in results["epochs"]]
+    assert losses[-1] < 0.5 * losses[0]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["final"]["test_error"] == results["final"]["test_error"]
+    assert saved["trainable_params"] == 1024 + 1024 + 1024 + 1024 + 1024 * 10 + 10
+    assert all(k in saved["epochs"][0] for k in ("seconds", "samples_per_second", "train_loss", "test_error"))
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "checkpoint.npz").is_file()
+
+
+def final_params(path):
+    _, arrays = read_checkpoint(path)
+    return arrays
+
+
+@pytest.mark.parametrize("model", ["circulant", "dense"])
+def test_resume_is_bit_exact(tmp_path, model):
+    full = TrainConfig(model=model, epochs=3, out=str(tmp_path / "full"), save_every=1, hidden=64, **SMALL)
+    train(full, log=quiet, progress=False)
+    resumed = TrainConfig(model=model, epochs=3, out=str(tmp_path / "resumed"), hidden=64, **SMALL)
+    train(resumed, resume=str(tmp_path / "full" / "epoch-001.npz"), log=quiet, progress=False)
+    a, b = final_params(tmp_path / "full" / "checkpoint.npz"), final_params(tmp_path / "resumed" / "checkpoint.npz")
+    assert a.keys() == b.keys() and any(k.startswith("optim/") for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+class InterruptAfter(Trainer):
+    """Simulates Ctrl-C (the SIGINT handler's flag) after ``n`` optimizer steps."""
+
+    def __init__(self, config, n):
+        super().__init__(config, log=quiet, progress=False)
+        step = self.opt.step
+
+        def counted():
+            step()
+            if self.step + 1 == n:
+                self._on_sigint(2, None)
+
+        self.opt.step = counted
+
+
+def test_interrupt_saves_mid_epoch_and_resume_matches(tmp_path):
+    cfg = dict(epochs=2, hidden=64, **SMALL)
+    trainer = InterruptAfter(TrainConfig(out=str(tmp_path / "a"), **cfg), n=13)
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 130 and "interrupted in epoch 2 at step 13" in str(info.value)
+    meta, _ = read_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    assert meta["step"] == 13 and meta["batches"]["position"] == 3
+    train(TrainConfig(out=str(tmp_path / "a"), **cfg), resume=str(tmp_path / "a" / "checkpoint.npz"),
+          log=quiet, progress=False)
+    train(TrainConfig(out=str(tmp_path / "b"), **cfg), log=quiet, progress=False)
+    a, b = final_params(tmp_path / "a" / "checkpoint.npz"), final_params(tmp_path / "b" / "checkpoint.npz")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL), log=quiet, progress=False)
+    step = trainer.opt.step
+
+    def poisoned():
+        step()
+        if trainer.step == 14:                       # epoch 2, after its 4th step
+            trainer.model.layers[0].params["r"][0] = np.inf
+
+    trainer.opt.step = poisoned
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 3
+    assert "non-finite loss" in str(info.value) and "epoch 2 at step 16" in str(info.value)
+    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["epoch"] == 1 and all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
+
+
+def test_recipes_fill_unset_options():
+    c = TrainConfig(model="dense").resolved()
+    assert (c.optimizer, c.lr, c.nesterov) == ("sgd", 0.1, True)
+    c = TrainConfig(model="circulant", lr=1e-3).resolved()
+    assert (c.optimizer, c.lr, c.weight_decay) == ("adam", 1e-3, 0.3)
+
+
+def test_resume_refuses_another_run(tmp_path):
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, hidden=64, **SMALL), log=quiet, progress=False)
+    from minicirc.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="architecture"):
+        train(TrainConfig(out=str(tmp_path / "b"), epochs=2, hidden=32, **SMALL),
+              resume=str(tmp_path / "a" / "checkpoint.npz"), log=quiet, progress=False)
+    with pytest.raises(CheckpointError, match="batch_size=100.*asks for 50"):
+        train(TrainConfig(out=str(tmp_path / "b"), epochs=2, hidden=64, **{**SMALL, "batch_size": 50}),
+              resume=str(tmp_path / "a" / "checkpoint.npz"), log=quiet, progress=False)
