@@ -201,6 +201,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Subcommands whose options belong to another module's own ``main(argv)``.
+PASSTHROUGH = {
+    "reproduce": ("minicirc.reproduce", "train every model over several seeds and write docs/results/mnist.md"),
+    "bench": ("minicirc.bench.layer", "time the circulant layer against dense and PyTorch"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minicirc", description="Circulant (FFT) neural-network layers: "
                                      "train and inspect MLPs on MNIST, benchmark the layers.")
@@ -210,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_info(sub)
+    for name, (_, text) in PASSTHROUGH.items():
+        sub.add_parser(name, help=f"{text} (see 'minicirc {name} --help')", add_help=False)
     for name, p in sub.choices.items():
         p.set_defaults(parser=p)
     return parser
@@ -220,6 +229,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .datasets import DataError
     from .train import TrainingStopped
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        import importlib
+
+        return int(importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
