@@ -105,6 +105,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
+def _rss_mb() -> Optional[float]:
+    """Resident memory now (Linux), to show that nothing grows from epoch to epoch."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _dropouts(model: Sequential) -> List[Dropout]:
     return [layer for layer in model.layers if isinstance(layer, Dropout)]
 
@@ -257,7 +266,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": total_loss / seen,
                   "train_error": 1.0 - total_right / seen, "seconds": seconds,
-                  "samples_per_second": seen / seconds, "lr_end": opt.lr, "peak_rss_mb": _peak_rss_mb()}
+                  "samples_per_second": seen / seconds, "lr_end": opt.lr, "rss_mb": _rss_mb(), "peak_rss_mb": _peak_rss_mb()}
         if self.val_set is not None:
             record["val_error"] = evaluate(model, *self.val_set)["error"]
         record["test_error"] = evaluate(model, *self.test_set)["error"]
