@@ -313,3 +313,26 @@ def test_other_backends_match_numpy(name):
         close(bk.to_numpy(other.forward(x)), ref.forward(x))
         close(bk.to_numpy(other.backward(dy)), ref.backward(dy))
         close(bk.to_numpy(other.grads["r"]), ref.grads["r"])
+
+
+# -- the derivation quotes the code: every quoted line must still be in the layer -------------
+
+def test_derivation_quotes_the_code():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    source = (root / "minicirc" / "layers" / "block_circulant.py").read_text()
+    for doc in (root / "docs" / "derivation_block.md", root / "docs" / "derivation.md"):
+        text = doc.read_text() if doc.exists() else ""
+        if "## The block-circulant layer" in text:
+            break
+    else:
+        pytest.skip("no block-circulant derivation in docs/")
+    section = text.split("## The block-circulant layer", 1)[1].split("\n## ", 1)[0]
+    table = section.split("### From equation to code", 1)[1].split("###", 1)[0]
+    quoted = [re.sub(r"^\s*(\(B\d\)|db)?\s*(forward|backward)?:?\s*(with)?\s*", "", line).strip()
+              for line in table.splitlines() if "bk." in line or "self." in line]
+    assert len(quoted) >= 9
+    for q in quoted:
+        assert q in source, f"docs quote a line that is no longer in the code: {q!r}"

@@ -112,7 +112,7 @@ class BlockCirculant(Layer):
         G = bk.rfft(self._pad(dy, self.p * k).reshape(B, self.p, k), k)  # (B, p, m)
         self.grads["r"] = bk.irfft(bk.bmm_freq_conj_x_sum(U, G), k)      # eq. (B2)
         dU = bk.bmm_freq_conj_w(R, G)                                     # eq. (B3)
-        du = bk.irfft(dU, k).reshape(B, self.q * k)
+        du = bk.irfft(dU, k).reshape(B, self.q * k)                      # eq. (B4)
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)
         return bk.sign_flip(du[:, : self.d_in], self.signs[: self.d_in])  # eq. (B4)
