@@ -38,11 +38,19 @@ class NumpyBackend(Backend):
     def cmul_conj_sum(self, A: Any, B: Any) -> Any:
         return np.einsum("bf,bf->f", np.conj(A), B)
 
+    # The block products are one small complex matrix product per frequency f. einsum states
+    # them plainly ("ijf,bjf->bif") but does not call BLAS; matmul over a frequency-major
+    # view does, and is ~5x faster at MNIST sizes. Each line below equals the einsum in
+    # its docstring (base.py); tests/test_block_circulant.py checks it against the matrix.
+
     def bmm_freq(self, W: Any, X: Any) -> Any:
-        return np.einsum("ijf,bjf->bif", W, X)
+        # (m, p, q) @ (m, q, b) -> (m, p, b) -> (b, p, m)
+        return np.matmul(W.transpose(2, 0, 1), X.transpose(2, 1, 0)).transpose(2, 1, 0)
 
     def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
-        return np.einsum("ijf,bif->bjf", np.conj(W), G)
+        # (m, q, p)^* @ (m, p, b) -> (m, q, b) -> (b, q, m)
+        return np.matmul(W.transpose(2, 1, 0).conj(), G.transpose(2, 1, 0)).transpose(2, 1, 0)
 
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
-        return np.einsum("bjf,bif->ijf", np.conj(X), G)
+        # (m, p, b) @ (m, b, q)^* -> (m, p, q) -> (p, q, m): the batch sum is the inner dimension
+        return np.matmul(G.transpose(2, 1, 0), X.transpose(2, 0, 1).conj()).transpose(1, 2, 0)
