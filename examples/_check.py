@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from minicirc.gradcheck import rel_error  # noqa: E402
 
-WIDTHS = (40, 20, 20, 9, 7, 7)
+WIDTHS = (46, 20, 20, 9, 7, 7)
 
 
 def summary(a: Any) -> str:
