@@ -28,14 +28,14 @@ t = rng.standard_normal((B, d_out))          # regression targets
 
 checks = Checks(f"The dense layer by hand: B={B}, d_in={d_in}, d_out={d_out}, float64")
 
-# [docs:dense-forward]
+# [docs:dense-layer]
 y = x @ W + b                                # (B, d_out)
 L = 0.5 * np.sum((y - t) ** 2)               # scalar loss
 dy = y - t                                   # dL/dy, (B, d_out)
 dx = dy @ W.T                                # (B, d_in)
 dW = x.T @ dy                                # (d_in, d_out)
 db = dy.sum(axis=0)                          # (d_out,)
-# [/docs:dense-forward]
+# [/docs:dense-layer]
 
 # Brute force: the index sums, one scalar at a time.
 #   y[b, i] = sum_j x[b, j] W[j, i] + b[i]
