@@ -73,7 +73,7 @@ def directional_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, v: np.ndarray
 
 
 def format_table(errors: Dict[str, float], tol: float) -> str:
-    width = max(len(k) for k in errors) if errors else 4
+    width = max([len("name"), *map(len, errors)])
     lines = [f"{'name':<{width}}  rel_error  verdict (tol {tol:g})"]
     for k, e in errors.items():
         lines.append(f"{k:<{width}}  {e:9.2e}  {'ok' if e <= tol else 'FAIL'}")
@@ -126,24 +126,34 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     """Check ``dx`` and every parameter gradient of ``layer`` at input ``x``.
 
     Works on a float64 copy (the layer itself is untouched), with a seeded random ``dy``
-    and random non-zero biases (zeros could hide a wrong ``db``). ``directional=True``
+    and random values in every all-zero parameter (zero biases could hide a wrong ``db``). ``directional=True``
     checks one random direction per array instead of every element (for large layers).
     Returns ``{"dx": err, "dW": err, ...}``; raises ``GradientCheckError`` with the table
     if any error exceeds ``tol``.
     """
     layer64 = layer.astype(np.float64)
     rng = np.random.default_rng(seed)
-    if "b" in layer64.params:
-        layer64.params["b"][...] = rng.standard_normal(layer64.params["b"].shape)
+    _randomise_zeros(layer64.params, rng)
+    if "x" in layer64.params:
+        raise ValueError(f"check_layer: {type(layer).__name__} has a parameter named 'x'; its gradient "
+                         "'dx' would be confused with the input gradient. Rename the parameter.")
     x64 = np.array(x, dtype=np.float64)
     y = layer64.forward(x64)
     dy = rng.standard_normal(y.shape)
+    # The table names every gradient after the math: dx for the input, d<name> for a parameter.
     errors = _run(layer64, x64, dy, eps, tol, directional, seed,
                   forward=lambda: layer64.forward(x64), backward=lambda: layer64.backward(dy),
-                  params=layer64.params,
-                  grads=lambda: layer64.grads)
-    errors = {("d" + k if not k.startswith("d") else k): e for k, e in errors.items()}
+                  params={f"d{k}": p for k, p in layer64.params.items()},
+                  grads=lambda: {f"d{k}": g for k, g in layer64.grads.items()})
     return _verdict(type(layer).__name__, errors, tol, raise_on_fail)
+
+
+def _randomise_zeros(params: Dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Give every all-zero parameter (biases at initialisation) random values: a gradient
+    multiplied by a zero parameter, or a wrong gradient of one, can hide behind zeros."""
+    for p in params.values():
+        if not np.any(p):
+            p[...] = rng.standard_normal(p.shape)
 
 
 def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol: float = 1e-6,
@@ -152,8 +162,7 @@ def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol
     model64 = model.astype(np.float64)
     rng = np.random.default_rng(seed)
     for layer in model64.layers:
-        if "b" in layer.params:
-            layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
+        _randomise_zeros(layer.params, rng)
     x64 = np.array(x, dtype=np.float64)
 
     def forward() -> float:

@@ -70,3 +70,37 @@ def test_rel_error():
     assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
     with pytest.raises(ValueError):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+class ParamNamedX(mc.Layer):
+    def __init__(self):
+        super().__init__()
+        self.params["x"] = np.ones(3, np.float32)
+
+    def forward(self, x):
+        return x * self.params["x"]
+
+
+def test_a_parameter_named_x_is_refused():
+    with pytest.raises(ValueError, match="parameter named 'x'"):
+        check_layer(ParamNamedX(), np.ones((2, 3)))
+
+
+def test_zero_parameters_are_randomised_so_they_cannot_hide_a_bug():
+    """A layer whose d(bias) is wrong only when the bias is non-zero: y = x + b^2."""
+
+    class Squared(mc.Layer):
+        def __init__(self):
+            super().__init__(dtype=np.float64)
+            self.params["c"] = np.zeros(3)
+
+        def forward(self, x):
+            self._cache = (x.shape[0],)
+            return x + self.params["c"] ** 2
+
+        def backward(self, dy):
+            self.grads["c"] = 0 * dy.sum(0)           # wrong: should be 2 c sum(dy)
+            return dy
+
+    with pytest.raises(GradientCheckError):
+        check_layer(Squared(), np.ones((2, 3)))
