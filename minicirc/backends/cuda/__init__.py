@@ -60,11 +60,34 @@ class CudaBackend(Backend):
     def __init__(self, fft: str = "cufft") -> None:
         if fft not in FFTS:
             raise ValueError(f"CudaBackend: fft must be one of {FFTS}, got {fft!r}")
-        self.xp, self._cuda = _load()
+        cupy, cuda = _load()
+        self._setup(cupy, cuda, fft)
+
+    @classmethod
+    def simulated(cls, fft: str = "own") -> "CudaBackend":
+        """This backend on host NumPy arrays, for tests under Numba's CUDA simulator only.
+
+        The kernels and launchers are the GPU ones; ``fft="cufft"`` stands in ``numpy.fft``
+        for cuFFT. Refuses to run unless ``NUMBA_ENABLE_CUDASIM`` was set before Numba loaded.
+        """
+        if fft not in FFTS:
+            raise ValueError(f"CudaBackend: fft must be one of {FFTS}, got {fft!r}")
+        from numba import config
+
+        if not config.ENABLE_CUDASIM:
+            raise RuntimeError("CudaBackend.simulated: Numba's CUDA simulator is off; set "
+                               "NUMBA_ENABLE_CUDASIM=1 before Numba is imported")
+        from numba import cuda
+
+        self = cls.__new__(cls)
+        self._setup(np, cuda, fft)
+        return self
+
+    def _setup(self, xp: Any, cuda: Any, fft: str) -> None:
         from . import kernels
         from .fft import StockhamFFT
 
-        self.fft = fft
+        self.xp, self._cuda, self.fft = xp, cuda, fft
         # The registry name that rebuilds this backend (get_backend), also what checkpoints record.
         self.name = "cuda" if fft == "cufft" else "cuda-ownfft"
         self._k = kernels
@@ -76,7 +99,9 @@ class CudaBackend(Backend):
         return self.xp.asarray(a, dtype=dtype)
 
     def to_numpy(self, a: Any) -> np.ndarray:
-        return self.xp.asnumpy(a) if isinstance(a, self.xp.ndarray) else np.asarray(a)
+        if self.xp is not np and isinstance(a, self.xp.ndarray):
+            return self.xp.asnumpy(a)
+        return np.asarray(a)
 
     def is_array(self, a: Any) -> bool:
         return isinstance(a, self.xp.ndarray)
@@ -86,6 +111,8 @@ class CudaBackend(Backend):
 
     def _stream(self) -> Any:
         """Numba's handle on CuPy's current stream (0, the legacy default, needs none)."""
+        if self.xp is np:
+            return 0
         ptr = self.xp.cuda.get_current_stream().ptr
         if ptr == 0:
             return 0
