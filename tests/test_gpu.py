@@ -136,10 +136,13 @@ def test_product_primitives(n, dtype, b):
 
 
 @needs_gpu
-def test_cmul_conj_sum_is_deterministic():
+@pytest.mark.parametrize("m", [513, 2049, 32769])
+def test_cmul_conj_sum_is_deterministic(m):
+    # 513 bins (n = 1024) cut the batch into slices, 32769 (n = 65536) loop over all of it
     bk, rng = backend("cufft"), np.random.default_rng(0)
-    A, B = (bk.asarray(spectra(rng, (1024, 2049), np.float32)) for _ in range(2))
+    A, B = (bk.asarray(spectra(rng, (1024, m), np.float32)) for _ in range(2))
     first = host(bk.cmul_conj_sum(A, B))
+    close(first, REF.cmul_conj_sum(host(A), host(B)), np.float32, "cmul_conj_sum, batch 1024")
     for _ in range(3):
         np.testing.assert_array_equal(host(bk.cmul_conj_sum(A, B)), first)
     X, G = bk.asarray(spectra(rng, (512, 2, 65), np.float32)), bk.asarray(spectra(rng, (512, 3, 65), np.float32))
@@ -151,6 +154,7 @@ def test_float32_kernels_compile_without_float64():
     """Typed constants: no float32 kernel may contain a double-precision PTX instruction."""
     import re
 
+    from minicirc.backends.cuda import kernels as K
     from minicirc.backends.cuda.fft import fft_kernels
     from minicirc.backends.cuda.kernels import product_kernels
 
@@ -161,6 +165,7 @@ def test_float32_kernels_compile_without_float64():
     W, X = bk.asarray(spectra(rng, (p, q, m), np.float32)), bk.asarray(spectra(rng, (3, q, m), np.float32))
     bk.bmm_freq_conj_x_sum(X, bk.bmm_freq(W, X))
     bk.bmm_freq_conj_w(W, bk.bmm_freq(W, X))
+    K.cmul_conj_sum(X[:, 0], X[:, 1], slices=2)        # the sliced reduction's second pass
     kernels = dict(vars(product_kernels(np.dtype(np.float32))))
     kernels["rfft_rows"], kernels["irfft_rows"] = fft_kernels(np.dtype(np.float32))
     for name, k in kernels.items():

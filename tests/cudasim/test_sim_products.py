@@ -88,3 +88,22 @@ def test_shape_mismatch_is_a_value_error(rng, call, args):
 def test_cmul_conj_sum_is_repeatable(rng):
     A, B = spectra(rng, (5, 6), np.complex64), spectra(rng, (5, 6), np.complex64)
     np.testing.assert_array_equal(K.cmul_conj_sum(A, B), K.cmul_conj_sum(A, B))
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("slices", [2, 3, 7])
+def test_sliced_batch_reductions(rng, dtype, slices):
+    # 7 rows in 2, 3 or 7 slices: uneven last slices, and one row per slice
+    A, B = spectra(rng, (7, 4), dtype), spectra(rng, (7, 4), dtype)
+    same(K.cmul_conj_sum(A, B, slices=slices), REF.cmul_conj_sum(A, B), dtype)
+    X, G = spectra(rng, (7, 2, 3), dtype), spectra(rng, (7, 3, 3), dtype)
+    same(K.bmm_freq_conj_x_sum(X, G, slices=slices), REF.bmm_freq_conj_x_sum(X, G), dtype)
+
+
+def test_batch_slices_depend_only_on_shapes():
+    assert K.batch_slices(1024, 513) == (64, 16)        # n = 1024: 64 slices of 16 rows
+    assert K.batch_slices(128, 513) == (8, 16)
+    assert K.batch_slices(1024, 32769) == (1, 1024)     # n = 65536: one thread per bin suffices
+    assert K.batch_slices(10, 5) == (1, 10)             # too few rows to cut
+    assert K.batch_slices(7, 4, slices=3) == (3, 3)
+    assert K.batch_slices(7, 4, slices=100) == (7, 1)

@@ -8,13 +8,15 @@ only constants (accumulator zeros) are typed by the kernel family built for that
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
 arrays) or CuPy arrays (on a GPU, read through the CUDA array interface without a copy), and
 allocate their output with the same array module. Reductions over the batch give one thread
-per output element, which loops over the batch in order: no atomics, bit-for-bit repeatable.
+per output element, which loops over the batch in order -- or, where the output is too short
+to occupy the GPU, over one of a few fixed slices of the batch, the slices then added in
+order (``batch_slices``). No atomics either way: bit-for-bit repeatable.
 """
 from __future__ import annotations
 
 import functools
 from types import SimpleNamespace
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numba
 import numpy as np
@@ -22,6 +24,10 @@ from numba import cuda
 
 #: Threads per block of the elementwise and reduction kernels.
 THREADS = 256
+#: A batch reduction aims for at least this many threads (see ``batch_slices``) ...
+REDUCE_THREADS = 32768
+#: ... but gives each thread at least this many rows of the batch.
+REDUCE_MIN_ROWS = 16
 
 
 # -- array plumbing shared with fft.py ------------------------------------------
@@ -45,7 +51,9 @@ def device_view(a: Any) -> Any:
         # The simulator copies host arguments as one block, as a real launch would; outputs
         # are always allocated contiguous here, so only strided inputs are ever copied.
         return a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-    return cuda.as_cuda_array(a, sync=False)
+    if hasattr(a, "__cuda_array_interface__"):
+        return cuda.as_cuda_array(a, sync=False)
+    return a                                            # a scalar argument
 
 
 def blocks_for(total: int, threads: int = THREADS) -> int:
@@ -106,21 +114,32 @@ def product_kernels(real: Any) -> SimpleNamespace:
             out[row, f + 1] = ar * bi - ai * br
 
     @cuda.jit
-    def cmul_conj_sum(A, B, out):
-        # out[f] = sum_b conj(A[b, f]) * B[b, f]; one thread per f, the batch in order
-        m = out.shape[0] // 2
-        i = cuda.grid(1)
-        if i < m:
-            f = 2 * i
+    def cmul_conj_sum(A, B, P, rows):
+        # P[c, f] = sum_{b in slice c} conj(A[b, f]) * B[b, f]; one thread per (c, f), rows in order
+        m = P.shape[1] // 2
+        t = cuda.grid(1)
+        if t < P.shape[0] * m:
+            c = t // m
+            f = 2 * (t - c * m)
             re = ft(0)
             im = ft(0)
-            for row in range(A.shape[0]):
+            for row in range(c * rows, min(c * rows + rows, A.shape[0])):
                 ar, ai = A[row, f], A[row, f + 1]
                 br, bi = B[row, f], B[row, f + 1]
                 re += ar * br + ai * bi
                 im += ar * bi - ai * br
-            out[f] = re
-            out[f + 1] = im
+            P[c, f] = re
+            P[c, f + 1] = im
+
+    @cuda.jit
+    def sum_slices(P, out):
+        # out[k] = sum_c P[c, k], c in order: the second pass of a sliced batch reduction
+        k = cuda.grid(1)
+        if k < out.shape[0]:
+            acc = ft(0)
+            for c in range(P.shape[0]):
+                acc += P[c, k]
+            out[k] = acc
 
     @cuda.jit
     def sign_flip(x, s, out):
@@ -175,28 +194,30 @@ def product_kernels(real: Any) -> SimpleNamespace:
             DX[b, j, f2 + 1] = im
 
     @cuda.jit
-    def bmm_freq_conj_x_sum(X, G, DW):
-        # DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]; the batch in order, no atomics
-        p, q, m = DW.shape[0], DW.shape[1], DW.shape[2] // 2
+    def bmm_freq_conj_x_sum(X, G, P, rows):
+        # P[c, i, j, f] = sum_{b in slice c} conj(X[b, j, f]) * G[b, i, f]; rows in order, no atomics
+        p, q, m = P.shape[1], P.shape[2], P.shape[3] // 2
         t = cuda.grid(1)
-        if t < p * q * m:
+        if t < P.shape[0] * p * q * m:
             f = t % m
-            ij = t // m
-            j = ij % q
-            i = ij // q
+            u = t // m
+            j = u % q
+            u = u // q
+            i = u % p
+            c = u // p
             f2 = 2 * f
             re = ft(0)
             im = ft(0)
-            for b in range(X.shape[0]):
+            for b in range(c * rows, min(c * rows + rows, X.shape[0])):
                 xr, xi = X[b, j, f2], X[b, j, f2 + 1]
                 gr, gi = G[b, i, f2], G[b, i, f2 + 1]
                 re += xr * gr + xi * gi
                 im += xr * gi - xi * gr
-            DW[i, j, f2] = re
-            DW[i, j, f2 + 1] = im
+            P[c, i, j, f2] = re
+            P[c, i, j, f2 + 1] = im
 
     return SimpleNamespace(cmul=cmul, cmul_conj=cmul_conj, cmul_conj_sum=cmul_conj_sum,
-                           sign_flip=sign_flip, bmm_freq=bmm_freq,
+                           sum_slices=sum_slices, sign_flip=sign_flip, bmm_freq=bmm_freq,
                            bmm_freq_conj_w=bmm_freq_conj_w,
                            bmm_freq_conj_x_sum=bmm_freq_conj_x_sum)
 
@@ -236,19 +257,51 @@ def cmul_conj(A: Any, B: Any, stream: Any = 0) -> Any:
     return out[0] if squeeze else out
 
 
-def cmul_conj_sum(A: Any, B: Any, stream: Any = 0) -> Any:
-    """``sum_b conj(A[b]) * B[b]`` for ``A``, ``B`` (b, m): one spectrum (m,)."""
+def batch_slices(b: int, width: int, slices: Optional[int] = None) -> Tuple[int, int]:
+    """``(slices, rows)``: the batch of ``b`` rows cut into fixed slices of ``rows`` rows.
+
+    A reduction over the batch gives one thread per output element and slice. Where the
+    output alone has ``REDUCE_THREADS`` elements, one slice: a thread loops over the whole
+    batch. A short output (a small ``n``) would leave most of the GPU idle while a few
+    threads loop over a long batch, so the batch is cut into slices of at least
+    ``REDUCE_MIN_ROWS`` rows, summed separately, then in slice order. The cut depends only
+    on the shapes, so every run adds in the same order: still deterministic, no atomics.
+    """
+    if slices is None:
+        slices = 1 if width >= REDUCE_THREADS else min(-(-REDUCE_THREADS // width), b // REDUCE_MIN_ROWS)
+    slices = max(1, min(int(slices), b))
+    rows = -(-b // slices)
+    return -(-b // rows), rows
+
+
+def cmul_conj_sum(A: Any, B: Any, stream: Any = 0, slices: Optional[int] = None) -> Any:
+    """``sum_b conj(A[b]) * B[b]`` for ``A``, ``B`` (b, m): one spectrum (m,).
+
+    ``slices`` overrides ``batch_slices``' choice (for tests).
+    """
     A2, _ = _batch2d(A)
     B2, _ = _batch2d(B)
     _check(A2.ndim == 2 and A2.shape == B2.shape, "cmul_conj_sum expects A and B of one shape (b, m)", A, B)
     cd = complex_dtype(A, B)
     xp = array_module(A)
-    m = A2.shape[1]
-    if A2.shape[0] == 0:
+    b, m = A2.shape
+    if b == 0:
         return xp.zeros(m, cd)
-    out = xp.empty(m, cd)
-    _launch(product_kernels(real_dtype(cd)).cmul_conj_sum, m, stream,
-            as_real_view(A2, cd), as_real_view(B2, cd), out.view(real_dtype(cd)))
+    real = real_dtype(cd)
+    ns, rows = batch_slices(b, m, slices)
+    kernels = product_kernels(real)
+    P = xp.empty((ns, 2 * m), real)
+    _launch(kernels.cmul_conj_sum, ns * m, stream, as_real_view(A2, cd), as_real_view(B2, cd), P, rows)
+    return _add_slices(kernels, P, stream).view(cd)
+
+
+def _add_slices(kernels: Any, P: Any, stream: Any) -> Any:
+    """``P.sum(axis=0)`` for partial sums (slices, ...), slice by slice in order."""
+    if P.shape[0] == 1:
+        return P[0]
+    out = array_module(P).empty(P.shape[1:], P.dtype)
+    width = out.size
+    _launch(kernels.sum_slices, width, stream, P.reshape(P.shape[0], width), out.reshape(width))
     return out
 
 
@@ -293,7 +346,7 @@ def bmm_freq_conj_w(W: Any, G: Any, stream: Any = 0) -> Any:
     return out
 
 
-def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0) -> Any:
+def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0, slices: Optional[int] = None) -> Any:
     """``DW[i, j, f] = sum_b conj(X[b, j, f]) G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m)."""
     _check(X.ndim == 3 and G.ndim == 3 and X.shape[0] == G.shape[0] and X.shape[2] == G.shape[2],
            "bmm_freq_conj_x_sum expects X (b, q, m) and G (b, p, m)", X, G)
@@ -302,7 +355,10 @@ def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0) -> Any:
     xp = array_module(X)
     if b == 0:
         return xp.zeros((p, q, m), cd)
-    out = xp.empty((p, q, m), cd)
-    _launch(product_kernels(real_dtype(cd)).bmm_freq_conj_x_sum, p * q * m, stream,
-            as_real_view(X, cd), as_real_view(G, cd), out.view(real_dtype(cd)))
-    return out
+    real = real_dtype(cd)
+    ns, rows = batch_slices(b, p * q * m, slices)
+    kernels = product_kernels(real)
+    P = xp.empty((ns, p, q, 2 * m), real)
+    _launch(kernels.bmm_freq_conj_x_sum, ns * p * q * m, stream,
+            as_real_view(X, cd), as_real_view(G, cd), P, rows)
+    return _add_slices(kernels, P, stream).view(cd)
