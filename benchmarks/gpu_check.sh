@@ -21,6 +21,7 @@ DEADLINE_S=${DEADLINE_S:-330}
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # importable even if the editable install fails
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+export NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS=0          # small test grids would flood the logs
 unset NUMBA_ENABLE_CUDASIM
 START=$(date +%s)
 SUMMARY=$OUT/summary.txt

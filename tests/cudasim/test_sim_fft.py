@@ -81,3 +81,9 @@ def test_limits():
         check_n(16384, np.float32)
     with pytest.raises(ValueError, match="n=8192 exceeds its limit of 4096 for float64"):
         check_n(8192, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dc_and_nyquist_of_a_real_row_are_exactly_real(rng, dtype):
+    X = FFT.rfft(rng.standard_normal((2, 32)).astype(dtype), 32)
+    assert np.all(X[:, 0].imag == 0) and np.all(X[:, -1].imag == 0)

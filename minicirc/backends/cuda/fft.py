@@ -232,8 +232,12 @@ class StockhamFFT:
         key = (n, np.dtype(real).name, xp.__name__)
         if key not in self._tables:
             angle = -2.0 * np.pi * np.arange(n) / n
-            self._tables[key] = (xp.asarray(np.cos(angle).astype(real)),
-                                 xp.asarray(np.sin(angle).astype(real)))
+            cos, sin = np.cos(angle), np.sin(angle)
+            # Exact zeros at multiples of pi/2 (sin(-pi) is 1.2e-16 in floating point), so that
+            # the Nyquist bin of a real row comes out exactly real, as it does from cuFFT.
+            cos[np.abs(cos) < 1e-12] = 0.0
+            sin[np.abs(sin) < 1e-12] = 0.0
+            self._tables[key] = (xp.asarray(cos.astype(real)), xp.asarray(sin.astype(real)))
         return self._tables[key]
 
     def rfft(self, a: Any, n: int, stream: Any = 0) -> Any:
