@@ -74,3 +74,13 @@ def test_names_and_arrays():
     assert own.all_finite(a) and not own.all_finite(np.array([np.nan]))
     with pytest.raises(ValueError, match="fft must be one of"):
         CudaBackend.simulated("fftw")
+
+
+def test_a_layer_copy_shares_the_backend(rng):
+    bk = CudaBackend.simulated("own")
+    layer = Circulant(16, rng=0, backend=bk)
+    double = layer.astype(np.float64)                  # a deep copy: modules inside must not be copied
+    assert double.backend is bk and double.params["r"].dtype == np.float64
+    x = rng.standard_normal((2, 16))
+    np.testing.assert_allclose(double.forward(x), Circulant(16, rng=0, dtype=np.float64).forward(x),
+                               rtol=1e-6, atol=1e-6)

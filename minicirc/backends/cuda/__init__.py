@@ -159,6 +159,14 @@ class CudaBackend(Backend):
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
         return self._k.bmm_freq_conj_x_sum(X, G, self._stream())
 
+    # A backend is a service, not layer state: a deep copy of a layer (Layer.astype) shares it,
+    # and a pickled one is rebuilt on the unpickling side's GPU (it holds modules and streams).
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "CudaBackend":
+        return self
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        return CudaBackend, (self.fft,)
+
     def __repr__(self) -> str:
         return f"<minicirc backend {self.name!r} (fft={self.fft!r})>"
 
