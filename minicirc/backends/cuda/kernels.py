@@ -327,7 +327,7 @@ def bmm_freq(W: Any, X: Any, stream: Any = 0) -> Any:
     _check(W.ndim == 3 and X.ndim == 3 and X.shape[1:] == W.shape[1:],
            "bmm_freq expects W (p, q, m) and X (b, q, m)", W, X)
     cd = complex_dtype(W, X)
-    (p, q, m), b = W.shape, X.shape[0]
+    (p, _, m), b = W.shape, X.shape[0]
     out = array_module(X).empty((b, p, m), cd)
     _launch(product_kernels(real_dtype(cd)).bmm_freq, b * p * m, stream,
             as_real_view(W, cd), as_real_view(X, cd), out.view(real_dtype(cd)))
@@ -339,7 +339,7 @@ def bmm_freq_conj_w(W: Any, G: Any, stream: Any = 0) -> Any:
     _check(W.ndim == 3 and G.ndim == 3 and G.shape[1] == W.shape[0] and G.shape[2] == W.shape[2],
            "bmm_freq_conj_w expects W (p, q, m) and G (b, p, m)", W, G)
     cd = complex_dtype(W, G)
-    (p, q, m), b = W.shape, G.shape[0]
+    (_, q, m), b = W.shape, G.shape[0]
     out = array_module(G).empty((b, q, m), cd)
     _launch(product_kernels(real_dtype(cd)).bmm_freq_conj_w, b * q * m, stream,
             as_real_view(W, cd), as_real_view(G, cd), out.view(real_dtype(cd)))
