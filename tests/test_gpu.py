@@ -254,6 +254,18 @@ def test_dense_layer(name, dtype):
     check_against_numpy(lambda bk: Dense(300, 70, rng=3, dtype=dtype, backend=bk), 300, 70, dtype, name)
 
 
+if hasattr(__import__("minicirc.layers", fromlist=["_"]), "BlockCirculant"):
+    from minicirc.layers import BlockCirculant
+
+    @needs_gpu
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("name, d_in, d_out, k", [("cuda", 784, 1000, 100), ("cuda", 7, 9, 3),
+                                                      ("cuda-ownfft", 784, 1024, 256)])
+    def test_block_circulant_layer(name, d_in, d_out, k, dtype):
+        check_against_numpy(lambda bk: BlockCirculant(d_in, d_out, k, rng=2, dtype=dtype, backend=bk),
+                            d_in, d_out, dtype, name)
+
+
 @needs_gpu
 def test_circulant_backward_is_deterministic():
     bk, rng = backend("cufft"), np.random.default_rng(4)
