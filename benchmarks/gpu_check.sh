@@ -92,6 +92,7 @@ print("smoke ok")
 EOF
 
 # -- 2. tests on the GPU -------------------------------------------------------------------------
+MINICIRC_REQUIRE_GPU=1 \
 run_stage test_gpu 140 "$OUT/test_gpu.log" \
   "$PY" -m pytest -q -m gpu -rsfE --durations=8 -p no:cacheprovider tests/test_gpu.py
 
