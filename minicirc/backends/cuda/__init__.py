@@ -1,0 +1,174 @@
+"""The CUDA backend: arrays on the GPU as CuPy arrays, spectral products as Numba kernels.
+
+FFTs by cuFFT (``cupy.fft``, ``fft="cufft"``, any ``n``) or by the hand-written Stockham
+kernel of ``fft.py`` (``fft="own"``, power-of-two ``n`` up to ``fft.max_n``). Numba kernels
+read CuPy arrays through the CUDA array interface and run on CuPy's current stream, so the
+two libraries' work stays in order without host synchronisation.
+
+Nothing here is imported by ``import minicirc``: CuPy, Numba's CUDA target and the kernels
+are loaded when a ``CudaBackend`` is built, and a missing piece raises ``RuntimeError``
+naming it -- never a silent fallback to the CPU.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+from ..base import Backend
+
+FFTS = ("cufft", "own")
+
+
+def _load() -> Tuple[Any, Any]:
+    """Import CuPy and Numba's CUDA target and check for a real GPU; return (cupy, numba.cuda)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        raise RuntimeError("cuda backend: NUMBA_ENABLE_CUDASIM is set, so Numba simulates CUDA on the "
+                           "CPU; the backend needs a real GPU (the simulator is for the kernel tests)")
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(f"cuda backend: CuPy is not installed ({e}); install the wheel matching "
+                           "your CUDA, e.g. pip install cupy-cuda12x") from e
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, no device, broken install: CuPy's own words say which
+        raise RuntimeError(f"cuda backend: CuPy finds no usable CUDA GPU: {e}") from e
+    if count < 1:
+        raise RuntimeError("cuda backend: CuPy finds no CUDA GPU (device count 0)")
+    try:
+        from numba import cuda
+    except ImportError as e:
+        raise RuntimeError(f"cuda backend: Numba's CUDA target cannot be imported ({e}); "
+                           "pip install numba-cuda") from e
+    if not cuda.is_available():
+        raise RuntimeError("cuda backend: numba.cuda sees no usable GPU or CUDA driver "
+                           "(numba-cuda installed? try: python -c 'from numba import cuda; cuda.detect()')")
+    return cupy, cuda
+
+
+class CudaBackend(Backend):
+    """Spectral primitives on an NVIDIA GPU.
+
+    ``fft="cufft"``: ``cupy.fft.rfft/irfft`` for any ``n``. ``fft="own"``: the Stockham kernel,
+    which raises ``ValueError`` for an ``n`` that is not a power of two or is past its limit.
+    """
+
+    name = "cuda"
+
+    def __init__(self, fft: str = "cufft") -> None:
+        if fft not in FFTS:
+            raise ValueError(f"CudaBackend: fft must be one of {FFTS}, got {fft!r}")
+        cupy, cuda = _load()
+        self._setup(cupy, cuda, fft)
+
+    @classmethod
+    def simulated(cls, fft: str = "own") -> "CudaBackend":
+        """This backend on host NumPy arrays, for tests under Numba's CUDA simulator only.
+
+        The kernels and launchers are the GPU ones; ``fft="cufft"`` stands in ``numpy.fft``
+        for cuFFT. Refuses to run unless ``NUMBA_ENABLE_CUDASIM`` was set before Numba loaded.
+        """
+        if fft not in FFTS:
+            raise ValueError(f"CudaBackend: fft must be one of {FFTS}, got {fft!r}")
+        from numba import config
+
+        if not config.ENABLE_CUDASIM:
+            raise RuntimeError("CudaBackend.simulated: Numba's CUDA simulator is off; set "
+                               "NUMBA_ENABLE_CUDASIM=1 before Numba is imported")
+        from numba import cuda
+
+        self = cls.__new__(cls)
+        self._setup(np, cuda, fft)
+        return self
+
+    def _setup(self, xp: Any, cuda: Any, fft: str) -> None:
+        from . import kernels
+        from .fft import StockhamFFT
+
+        self.xp, self._cuda, self.fft = xp, cuda, fft
+        # The registry name that rebuilds this backend (get_backend), also what checkpoints record.
+        self.name = "cuda" if fft == "cufft" else "cuda-ownfft"
+        self._k = kernels
+        self._own = StockhamFFT() if fft == "own" else None
+        self._streams: Dict[int, Any] = {}
+
+    # -- arrays ---------------------------------------------------------------
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        if self.xp is not np and isinstance(a, self.xp.ndarray):
+            return self.xp.asnumpy(a)
+        return np.asarray(a)
+
+    def is_array(self, a: Any) -> bool:
+        return isinstance(a, self.xp.ndarray)
+
+    def all_finite(self, a: Any) -> bool:
+        return bool(self.xp.isfinite(a).all())
+
+    def _stream(self) -> Any:
+        """Numba's handle on CuPy's current stream (0, the legacy default, needs none)."""
+        if self.xp is np:
+            return 0
+        ptr = self.xp.cuda.get_current_stream().ptr
+        if ptr == 0:
+            return 0
+        if ptr not in self._streams:
+            self._streams[ptr] = self._cuda.external_stream(ptr)
+        return self._streams[ptr]
+
+    # -- spectral primitives --------------------------------------------------
+    def rfft(self, a: Any, n: int) -> Any:
+        if self._own is not None:
+            return self._own.rfft(a, n, self._stream())
+        cd = self._k.complex_dtype(a)
+        if a.dtype.kind != "f":
+            a = a.astype(self._k.real_dtype(cd))
+        # cupy.fft keeps float32 as complex64; the astype is a guard that costs nothing then.
+        return self.xp.fft.rfft(a, n=n, axis=-1).astype(cd, copy=False)
+
+    def irfft(self, A: Any, n: int) -> Any:
+        if self._own is not None:
+            return self._own.irfft(A, n, self._stream())
+        cd = self._k.complex_dtype(A)
+        A = A.astype(cd, copy=False)
+        # n= always: the default length would be 2 (m - 1), one sample short for odd n.
+        return self.xp.fft.irfft(A, n=n, axis=-1).astype(self._k.real_dtype(cd), copy=False)
+
+    def cmul(self, A: Any, B: Any) -> Any:
+        return self._k.cmul(A, B, self._stream())
+
+    def cmul_conj(self, A: Any, B: Any) -> Any:
+        return self._k.cmul_conj(A, B, self._stream())
+
+    def cmul_conj_sum(self, A: Any, B: Any) -> Any:
+        return self._k.cmul_conj_sum(A, B, self._stream())
+
+    def sign_flip(self, x: Any, s: Any) -> Any:
+        return self._k.sign_flip(x, s, self._stream())
+
+    def bmm_freq(self, W: Any, X: Any) -> Any:
+        return self._k.bmm_freq(W, X, self._stream())
+
+    def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
+        return self._k.bmm_freq_conj_w(W, G, self._stream())
+
+    def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
+        return self._k.bmm_freq_conj_x_sum(X, G, self._stream())
+
+    # A backend is a service, not layer state: a deep copy of a layer (Layer.astype) shares it,
+    # and a pickled one is rebuilt on the unpickling side's GPU (it holds modules and streams).
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "CudaBackend":
+        return self
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        return CudaBackend, (self.fft,)
+
+    def __repr__(self) -> str:
+        return f"<minicirc backend {self.name!r} (fft={self.fft!r})>"
+
+
+__all__ = ["CudaBackend", "FFTS"]

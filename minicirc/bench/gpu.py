@@ -1,0 +1,371 @@
+"""Time the circulant layer's forward+backward on a GPU: minicirc's cuda backend with cuFFT and
+with its own FFT, against the same layer in ``torch.fft`` and against dense layers (cuBLAS).
+
+    python -m minicirc.bench.gpu --out runs/bench-gpu        # the full grid, about a minute
+    python -m minicirc.bench.gpu --quick                     # a smoke run
+
+What runs, per (batch, n), float32, on one GPU, in one process:
+
+- ``circ-cufft``, ``circ-own``: ``minicirc.Circulant(n)`` (input checks included: the finiteness
+  check costs one host synchronisation per forward) on ``CudaBackend(fft="cufft")`` and
+  ``CudaBackend(fft="own")``; the own FFT only where ``n`` is within its limit.
+- ``circ-torch``: the same math in PyTorch, ``y = irfft(rfft(s * x) * rfft(r))[:, :d] + b``,
+  backward by autograd (gradients for x, r and b).
+- ``dense-cupy``: ``minicirc.Dense(n, n)`` on the cuda backend (CuPy matmul, cuBLAS).
+- ``linear-torch``: ``torch.nn.Linear(n, n)``, autograd backward with the gradient for x too.
+  Both dense layers are skipped, and marked so, where the weight exceeds ``--dense-max-mb``
+  (n = 65536 in float32 would be 16 GiB). TF32 stays off (PyTorch's default for matmul), so
+  dense is plain float32 like the FFT paths.
+
+Timing: CUDA events around each call (CuPy's for minicirc, PyTorch's for torch), a few
+warm-up calls first (kernel compilation, cuFFT plans), then as many calls as fit in
+``--budget`` seconds within ``[--min-calls, --max-calls]``; the table shows the median.
+Before timing, the circulant implementations' outputs and gradients are compared with
+circ-cufft's, and the largest relative difference is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from .. import Circulant, Dense, __version__
+
+IMPLS = ("circ-cufft", "circ-own", "circ-torch", "dense-cupy", "linear-torch")
+CIRCULANT = ("circ-cufft", "circ-own", "circ-torch")
+
+
+# -- the implementations --------------------------------------------------------------------
+
+def _minicirc_step(layer: Any, x: Any, dy: Any) -> Callable[[], Any]:
+    def step() -> Any:
+        y = layer.forward(x)
+        return y, layer.backward(dy), layer.grads
+    return step
+
+
+def _torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray,
+                          dev: str = "cuda") -> Callable[[], Any]:
+    """The circulant layer in torch.fft with ``layer``'s parameters; autograd backward."""
+    bk = layer.backend
+    n, d_out = layer.n, layer.d_out
+    r = torch.tensor(bk.to_numpy(layer.params["r"]), device=dev, requires_grad=True)
+    b = torch.tensor(bk.to_numpy(layer.params["b"]), device=dev, requires_grad=True)
+    s = torch.tensor(bk.to_numpy(layer.signs[: layer.d_in]), device=dev)
+    xt = torch.tensor(x, device=dev, requires_grad=True)
+    dyt = torch.tensor(dy, device=dev)
+
+    def step() -> Any:
+        r.grad = b.grad = xt.grad = None
+        U = torch.fft.rfft(xt * s, n=n)
+        y = torch.fft.irfft(U * torch.fft.rfft(r, n=n), n=n)[:, :d_out] + b
+        y.backward(dyt)
+        return y, xt.grad, {"r": r.grad, "b": b.grad}
+    return step
+
+
+def _torch_linear_step(torch: Any, n: int, x: np.ndarray, dy: np.ndarray,
+                       dev: str = "cuda") -> Callable[[], Any]:
+    lin = torch.nn.Linear(n, n, device=dev, dtype=torch.float32)
+    xt = torch.tensor(x, device=dev, requires_grad=True)
+    dyt = torch.tensor(dy, device=dev)
+
+    def step() -> None:
+        lin.zero_grad(set_to_none=True)
+        xt.grad = None
+        lin(xt).backward(dyt)
+    return step
+
+
+def _host(v: Any) -> np.ndarray:
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy()
+    if hasattr(v, "get"):
+        return v.get()
+    return np.asarray(v)
+
+
+def _max_rel(a: Any, b: Any) -> float:
+    a, b = _host(a).astype(np.float64), _host(b).astype(np.float64)
+    return float(np.max(np.abs(a - b)) / max(1e-30, float(np.max(np.abs(b)))))
+
+
+def _agreement(steps: Dict[str, Callable[[], Any]]) -> Dict[str, float]:
+    """Largest relative difference of y, dx, dr, db of each circulant step from circ-cufft's."""
+    if "circ-cufft" not in steps:
+        return {}
+
+    def outputs(name: str) -> List[np.ndarray]:
+        y, dx, grads = steps[name]()
+        return [_host(v) for v in (y, dx, grads["r"], grads["b"])]
+
+    want = outputs("circ-cufft")
+    return {name: max(_max_rel(g, w) for g, w in zip(outputs(name), want))
+            for name in CIRCULANT if name in steps and name != "circ-cufft"}
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+def _timer(cupy: Any, torch: Any, name: str) -> Callable[[Callable[[], Any], int], List[float]]:
+    """A function timing ``calls`` calls of a step with the events of the library that runs it."""
+    def run(step: Callable[[], Any], calls: int) -> List[float]:
+        if name.endswith("torch"):
+            events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                      for _ in range(calls)]
+        else:
+            events = [(cupy.cuda.Event(), cupy.cuda.Event()) for _ in range(calls)]
+        for start, end in events:
+            start.record()
+            step()
+            end.record()
+        if name.endswith("torch"):
+            torch.cuda.synchronize()
+            return [s.elapsed_time(e) for s, e in events]
+        events[-1][1].synchronize()
+        return [cupy.cuda.get_elapsed_time(s, e) for s, e in events]
+    return run
+
+
+def time_steps(steps: Dict[str, Callable[[], Any]], cupy: Any, torch: Any,
+               args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
+    """Median milliseconds per call of each step, each timed with CUDA events after warm-up."""
+    out = {}
+    for name, step in steps.items():
+        timer = _timer(cupy, torch, name)
+        for _ in range(args.warmup):
+            step()
+        estimate = float(np.median(timer(step, 3)))
+        calls = int(min(args.max_calls, max(args.min_calls, 1e3 * args.budget / max(estimate, 1e-3))))
+        gc.collect()
+        gc.disable()
+        try:
+            t = timer(step, calls)
+        finally:
+            gc.enable()
+        out[name] = {"median_ms": float(np.median(t)), "p10_ms": float(np.percentile(t, 10)),
+                     "p90_ms": float(np.percentile(t, 90)), "calls": len(t)}
+    return out
+
+
+def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: Any) -> Dict[str, Any]:
+    """Build every implementation for one (batch, n), check they agree, time them."""
+    from ..backends.cuda import CudaBackend
+    from ..backends.cuda.fft import max_n
+
+    dtype = np.dtype(np.float32)
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((batch, n)).astype(dtype)
+    dy = rng.standard_normal((batch, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)                  # non-zero, as in training
+    steps: Dict[str, Callable[[], Any]] = {}
+    skipped: Dict[str, str] = {}
+    errors: Dict[str, str] = {}
+    layer = None
+    for impl, fft in (("circ-cufft", "cufft"), ("circ-own", "own")):
+        if impl not in args.impls:
+            continue
+        if fft == "own" and n > max_n(dtype):
+            skipped[impl] = f"n={n} > own FFT limit {max_n(dtype)}"
+            continue
+        try:
+            bk = CudaBackend(fft=fft)
+            lay = Circulant(n, rng=args.seed, dtype=dtype, backend=bk)
+            lay.params["b"] = bk.asarray(bias)
+            steps[impl] = _minicirc_step(lay, bk.asarray(x), bk.asarray(dy))
+            if layer is None:
+                layer = lay
+        except Exception as e:  # report and go on: one broken path must not hide the others
+            errors[impl] = f"{type(e).__name__}: {e}"
+    dense_mb = n * n * dtype.itemsize / 2**20
+    too_big = f"{dense_mb:.0f} MiB of weights > --dense-max-mb {args.dense_max_mb:g}"
+    if "dense-cupy" in args.impls:
+        if dense_mb > args.dense_max_mb:
+            skipped["dense-cupy"] = too_big
+        else:
+            bk = CudaBackend()
+            steps["dense-cupy"] = _minicirc_step(Dense(n, n, rng=args.seed, dtype=dtype, backend=bk),
+                                                 bk.asarray(x), bk.asarray(dy))
+    if torch is not None:
+        if "circ-torch" in args.impls and layer is not None:
+            steps["circ-torch"] = _torch_circulant_step(torch, layer, x, dy)
+        if "linear-torch" in args.impls:
+            if dense_mb > args.dense_max_mb:
+                skipped["linear-torch"] = too_big
+            else:
+                steps["linear-torch"] = _torch_linear_step(torch, n, x, dy)
+    agree: Dict[str, float] = {}
+    try:
+        agree = _agreement(steps)
+    except Exception as e:
+        errors["agreement"] = f"{type(e).__name__}: {e}"
+    timed: Dict[str, Dict[str, float]] = {}
+    for name in list(steps):
+        try:
+            timed.update(time_steps({name: steps[name]}, cupy, torch, args))
+        except Exception as e:
+            errors[name] = f"{type(e).__name__}: {e}"
+    steps.clear()
+    layer = None
+    gc.collect()
+    cupy.get_default_memory_pool().free_all_blocks()
+    if torch is not None:
+        torch.cuda.empty_cache()
+    return {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
+            "errors": errors, "max_rel_diff_vs_circ-cufft": agree}
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+def _fmt_ms(v: Optional[float]) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def _ratio(t: Dict[str, float], a: str, b: str) -> str:
+    return f"{t[a] / t[b]:.2f}" if a in t and b in t else "-"
+
+
+def table(results: List[Dict[str, Any]], impls: List[str]) -> str:
+    """Markdown: median ms per call of each implementation, then the ratios."""
+    ratios = [("circ-cufft", "circ-torch"), ("circ-own", "circ-cufft"), ("linear-torch", "circ-cufft")]
+    ratios = [(a, b) for a, b in ratios if a in impls and b in impls]
+    head = ["batch", "n"] + [f"{i} ms" for i in impls] + [f"{a}/{b}" for a, b in ratios] + ["max rel diff"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        t = {k: v["median_ms"] for k, v in r["times"].items()}
+        row = [str(r["batch"]), str(r["n"])]
+        row += ["skipped" if i in r["skipped"] else "error" if i in r["errors"] else _fmt_ms(t.get(i))
+                for i in impls]
+        row += [_ratio(t, a, b) for a, b in ratios]
+        diffs = r["max_rel_diff_vs_circ-cufft"]
+        row.append(", ".join(f"{k.split('-')[1]} {v:.1e}" for k, v in diffs.items()) or "-")
+        lines.append("| " + " | ".join(row) + " |")
+    notes = sorted({f"n={r['n']}: {k} skipped: {v}" for r in results for k, v in r["skipped"].items()})
+    notes += [f"batch {r['batch']} n={r['n']}: {k} failed: {v}" for r in results for k, v in r["errors"].items()]
+    return "\n".join(lines + [""] + notes)
+
+
+def environment(cupy: Any, torch: Any) -> Dict[str, Any]:
+    """Device name and the versions of everything timed."""
+    import numba
+
+    from importlib import metadata
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+
+    def version(dist: str) -> Optional[str]:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    def cuda_version(v: int) -> str:
+        return f"{v // 1000}.{v % 1000 // 10}"
+
+    return {"device": name, "compute_capability": cupy.cuda.Device().compute_capability,
+            "cuda_runtime": cuda_version(cupy.cuda.runtime.runtimeGetVersion()),
+            "cuda_driver": cuda_version(cupy.cuda.runtime.driverGetVersion()),
+            "cupy": cupy.__version__, "numba": numba.__version__, "numba-cuda": version("numba-cuda"),
+            "torch": getattr(torch, "__version__", None),
+            "torch_cuda": getattr(getattr(torch, "version", None), "cuda", None),
+            "minicirc": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+# -- command line -----------------------------------------------------------------------------
+
+def _ints(s: str) -> List[int]:
+    return [int(v) for v in s.split(",") if v]
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=_ints, default=None, help="layer widths n (default 1024,4096,16384,65536)")
+    p.add_argument("--batches", type=_ints, default=None, help="batch sizes (default 128,1024)")
+    p.add_argument("--impls", default=",".join(IMPLS), help=f"which to run (default all: {','.join(IMPLS)})")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    p.add_argument("--budget", type=float, default=None, help="seconds of timed calls per implementation "
+                   "and configuration (default 0.5)")
+    p.add_argument("--min-calls", type=int, default=10)
+    p.add_argument("--max-calls", type=int, default=200)
+    p.add_argument("--dense-max-mb", type=float, default=4096.0,
+                   help="skip dense layers with more MiB of weights (default 4096: n=65536 is skipped)")
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="directory for gpu_bench.{md,json}")
+    p.add_argument("--quick", action="store_true", help="a smoke run: n 1024,4096, batch 128, short budget")
+    args = p.parse_args(argv)
+    args.sizes = args.sizes or ([1024, 4096] if args.quick else [1024, 4096, 16384, 65536])
+    args.batches = args.batches or ([128] if args.quick else [128, 1024])
+    args.budget = args.budget if args.budget is not None else (0.1 if args.quick else 0.5)
+    args.impls = [i for i in args.impls.split(",") if i]
+    unknown = sorted(set(args.impls) - set(IMPLS))
+    if unknown:
+        p.error(f"unknown --impls {unknown}; choose from {', '.join(IMPLS)}")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    args = parse_args(argv)
+    from ..backends.cuda import CudaBackend
+
+    CudaBackend()                     # a clear RuntimeError here if there is no GPU, before anything else
+    import cupy
+
+    torch = None
+    if args.torch:
+        try:
+            import torch  # noqa: F811
+        except ImportError:
+            print("PyTorch is not installed: circ-torch and linear-torch are left out", flush=True)
+        else:
+            if not torch.cuda.is_available():
+                print("PyTorch sees no GPU: circ-torch and linear-torch are left out", flush=True)
+                torch = None
+    impls = [i for i in args.impls if torch is not None or not i.endswith("torch")]
+    env = environment(cupy, torch)
+    meta = {**env, "argv": sys.argv[1:] if argv is None else list(argv), "dtype": "float32",
+            "timing": f"CUDA events, median of {args.min_calls}..{args.max_calls} calls "
+                      f"({args.budget:g} s budget) after {args.warmup} warm-up calls"}
+    print("GPU benchmark: circulant layer forward+backward, float32, median ms per call")
+    for k, v in env.items():
+        print(f"  {k}: {v}")
+    print(flush=True)
+    results = []
+    t_start = time.perf_counter()
+    for batch in args.batches:
+        for n in args.sizes:
+            t0 = time.perf_counter()
+            r = run_config(batch, n, args, cupy, torch)
+            results.append(r)
+            t = "  ".join(f"{k} {_fmt_ms(v['median_ms'])}" for k, v in r["times"].items())
+            print(f"  batch {batch} n {n}: {t}  [{time.perf_counter() - t0:.1f} s]", flush=True)
+            for k, v in r["errors"].items():
+                print(f"    {k} failed: {v}", flush=True)
+    md = table(results, impls)
+    print()
+    print(md)
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "gpu_bench.json"), "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=1)
+        with open(os.path.join(args.out, "gpu_bench.md"), "w") as f:
+            f.write(f"# Circulant layer forward+backward on {env['device']}, float32, median ms per call\n\n"
+                    f"`python -m minicirc.bench.gpu {' '.join(meta['argv'])}`\n\n"
+                    f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+        print(f"wrote {args.out}/gpu_bench.{{md,json}}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The product kernels and their launchers, against the NumPy reference backend.
+
+Odd and even transform lengths (so odd and even numbers of bins), batch 1 and > 1, both
+precisions; each launch is one or two blocks of simulated threads.
+"""
+import numpy as np
+import pytest
+
+from minicirc.backends import NumpyBackend
+from minicirc.backends.cuda import kernels as K
+
+pytestmark = pytest.mark.cudasim
+
+REF = NumpyBackend()
+TOL = {np.complex64: dict(rtol=2e-5, atol=2e-5), np.complex128: dict(rtol=1e-12, atol=1e-12)}
+CDTYPES = [np.complex64, np.complex128]
+
+
+def spectra(rng, shape, dtype):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+
+
+def same(got, want, dtype):
+    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("n", [7, 10])
+@pytest.mark.parametrize("b", [1, 3])
+def test_cmul_family(rng, dtype, n, b):
+    m = n // 2 + 1
+    A, B, R = spectra(rng, (b, m), dtype), spectra(rng, (b, m), dtype), spectra(rng, m, dtype)
+    same(K.cmul(A, R), REF.cmul(A, R), dtype)
+    same(K.cmul_conj(R, B), REF.cmul_conj(R, B), dtype)
+    same(K.cmul_conj_sum(A, B), REF.cmul_conj_sum(A, B), dtype)
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+def test_cmul_family_on_single_spectra(rng, dtype):
+    A, B = spectra(rng, 6, dtype), spectra(rng, 6, dtype)
+    same(K.cmul(A, B), A * B, dtype)
+    same(K.cmul_conj(A, B), np.conj(A) * B, dtype)
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("n", [7, 10])
+@pytest.mark.parametrize("b", [1, 3])
+def test_block_circulant_products(rng, dtype, n, b):
+    m, p, q = n // 2 + 1, 3, 2
+    W, X, G = spectra(rng, (p, q, m), dtype), spectra(rng, (b, q, m), dtype), spectra(rng, (b, p, m), dtype)
+    same(K.bmm_freq(W, X), REF.bmm_freq(W, X), dtype)
+    same(K.bmm_freq_conj_w(W, G), REF.bmm_freq_conj_w(W, G), dtype)
+    same(K.bmm_freq_conj_x_sum(X, G), REF.bmm_freq_conj_x_sum(X, G), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("b", [1, 3])
+def test_sign_flip_reads_a_cropped_view(rng, dtype, b):
+    x = rng.standard_normal((b, 9)).astype(dtype)
+    s = rng.choice([-1.0, 1.0], size=12).astype(dtype)
+    view = x[:, :7]                                   # strided: what the layer's backward hands over
+    got = K.sign_flip(view, s[:7])
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, view * s[:7])
+
+
+def test_mixed_precision_promotes_like_numpy(rng):
+    A, B = spectra(rng, (2, 4), np.complex64), spectra(rng, 4, np.complex128)
+    same(K.cmul(A, B), A * B, np.complex128)
+
+
+@pytest.mark.parametrize("call, args", [
+    (K.cmul, [(2, 4), (5,)]),
+    (K.cmul_conj, [(4,), (2, 5)]),
+    (K.cmul_conj_sum, [(2, 4), (3, 4)]),
+    (K.bmm_freq, [(3, 2, 4), (1, 3, 4)]),
+    (K.bmm_freq_conj_w, [(3, 2, 4), (1, 2, 4)]),
+    (K.bmm_freq_conj_x_sum, [(2, 2, 4), (3, 3, 4)]),
+])
+def test_shape_mismatch_is_a_value_error(rng, call, args):
+    arrays = [spectra(rng, shape, np.complex64) for shape in args]
+    with pytest.raises(ValueError, match="cuda backend: .*got shapes"):
+        call(*arrays)
+
+
+def test_cmul_conj_sum_is_repeatable(rng):
+    A, B = spectra(rng, (5, 6), np.complex64), spectra(rng, (5, 6), np.complex64)
+    np.testing.assert_array_equal(K.cmul_conj_sum(A, B), K.cmul_conj_sum(A, B))
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("slices", [2, 3, 7])
+def test_sliced_batch_reductions(rng, dtype, slices):
+    # 7 rows in 2, 3 or 7 slices: uneven last slices, and one row per slice
+    A, B = spectra(rng, (7, 4), dtype), spectra(rng, (7, 4), dtype)
+    same(K.cmul_conj_sum(A, B, slices=slices), REF.cmul_conj_sum(A, B), dtype)
+    X, G = spectra(rng, (7, 2, 3), dtype), spectra(rng, (7, 3, 3), dtype)
+    same(K.bmm_freq_conj_x_sum(X, G, slices=slices), REF.bmm_freq_conj_x_sum(X, G), dtype)
+
+
+def test_batch_slices_depend_only_on_shapes():
+    assert K.batch_slices(1024, 513) == (64, 16)        # n = 1024: 64 slices of 16 rows
+    assert K.batch_slices(128, 513) == (8, 16)
+    assert K.batch_slices(1024, 32769) == (1, 1024)     # n = 65536: one thread per bin suffices
+    assert K.batch_slices(10, 5) == (1, 10)             # too few rows to cut
+    assert K.batch_slices(7, 4, slices=3) == (3, 3)
+    assert K.batch_slices(7, 4, slices=100) == (7, 1)
