@@ -23,6 +23,18 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # importable even if the 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS=0          # small test grids would flood the logs
 unset NUMBA_ENABLE_CUDASIM
+# Compatibility shim for the GPU image, not for minicirc: numba-cuda 0.30.4 registers an
+# overload for numpy.row_stack at import, and NumPy 2.5 removed row_stack (an alias of vstack),
+# so every kernel compile there fails with "module 'numpy' has no attribute 'row_stack'"
+# (seen 2026-11-27 on the H100 image: numpy 2.5.2, numba-cuda 0.30.4). A sitecustomize on
+# PYTHONPATH restores the alias in every Python this script starts.
+SHIM=$(mktemp -d)
+cat > "$SHIM/sitecustomize.py" <<'PYEOF'
+import numpy
+if not hasattr(numpy, "row_stack"):
+    numpy.row_stack = numpy.vstack
+PYEOF
+export PYTHONPATH="$SHIM:$PYTHONPATH"
 START=$(date +%s)
 SUMMARY=$OUT/summary.txt
 printf '%-10s %5s %6s  %s\n' stage rc secs note > "$SUMMARY"
