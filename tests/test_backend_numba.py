@@ -1,0 +1,202 @@
+"""The ``numba`` backend against the NumPy reference: every primitive, then the layer.
+
+Each primitive runs three ways: with the default size rules, with the Numba kernels forced
+at every size (``kernel_min=0``), and with threaded transforms forced (``fft_parallel_min=0``),
+so that the small-size NumPy fallbacks do not hide the kernels from the tests.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from minicirc import Circulant
+from minicirc.backends import get_backend
+from minicirc.backends.numba_backend import NumbaBackend
+from minicirc.backends.numpy_backend import NumpyBackend
+
+REF = NumpyBackend()
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+CPLX = {np.float32: np.complex64, np.float64: np.complex128}
+SIZES = [1, 2, 7, 8, 255, 1023, 1024]
+BATCHES = [1, 3, 128]
+
+
+@pytest.fixture(params=["default", "kernels", "threaded-fft"])
+def bk(request):
+    return {"default": NumbaBackend(),
+            "kernels": NumbaBackend(kernel_min=0),
+            "threaded-fft": NumbaBackend(workers=2, fft_parallel_min=0, kernel_min=0)}[request.param]
+
+
+def close(got, want, dtype):
+    """Same dtype, same shape, and equal up to float rounding relative to the largest entry."""
+    assert got.dtype == want.dtype, f"dtype {got.dtype}, reference {want.dtype}"
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+
+
+def real(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def spec(rng, shape, dtype):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(CPLX[dtype])
+
+
+# -- the backend object ---------------------------------------------------------------
+
+def test_selected_by_name():
+    b = get_backend("numba")
+    assert isinstance(b, NumbaBackend) and b.name == "numba" and b.xp is np
+
+
+def test_rejects_zero_workers():
+    with pytest.raises(ValueError, match="workers"):
+        NumbaBackend(workers=0)
+
+
+# -- transforms -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_rfft_irfft(bk, dtype, n, batch):
+    rng = np.random.default_rng(n * 1000 + batch)
+    a = real(rng, (batch, n), dtype)
+    A = bk.rfft(a, n)
+    close(A, REF.rfft(a, n), dtype)
+    assert A.dtype == CPLX[dtype]
+    close(bk.irfft(A, n), REF.irfft(A, n), dtype)
+    # zero-padding a shorter input, and a single 1-D vector (the layer's r)
+    short = a[:, : max(1, n // 2)]
+    close(bk.rfft(short, n), REF.rfft(short, n), dtype)
+    close(bk.rfft(a[0], n), REF.rfft(a[0], n), dtype)
+
+
+def test_irfft_leaves_its_input_alone(bk):
+    rng = np.random.default_rng(0)
+    A = spec(rng, (128, 513), np.float32)
+    keep = A.copy()
+    bk.irfft(A, 1024)
+    np.testing.assert_array_equal(A, keep)
+
+
+# -- spectral products ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_products(bk, dtype, n, batch):
+    rng = np.random.default_rng(n * 1000 + batch)
+    m = n // 2 + 1
+    U, G, R = spec(rng, (batch, m), dtype), spec(rng, (batch, m), dtype), spec(rng, m, dtype)
+    close(bk.cmul(U, R), REF.cmul(U, R), dtype)
+    close(bk.cmul_conj(R, G), REF.cmul_conj(R, G), dtype)
+    close(bk.cmul_conj_sum(U, G), REF.cmul_conj_sum(U, G), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_sign_flip(bk, dtype, n, batch):
+    rng = np.random.default_rng(n * 1000 + batch)
+    x = real(rng, (batch, n), dtype)
+    s = rng.choice([-1.0, 1.0], size=n).astype(dtype)
+    got = bk.sign_flip(x, s)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, REF.sign_flip(x, s))       # a sign change is exact
+    # a cropped view, as the layer passes it (du[:, :d_in])
+    wide = real(rng, (batch, n + 3), dtype)
+    np.testing.assert_array_equal(bk.sign_flip(wide[:, :n], s), wide[:, :n] * s)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 513), (2, 3, 5), (3, 2, 1024 // 2 + 1), (4, 4, 129)])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_block_products(bk, dtype, shape, batch):
+    p, q, m = shape
+    rng = np.random.default_rng(p * 100 + q * 10 + batch)
+    W, X, G = spec(rng, (p, q, m), dtype), spec(rng, (batch, q, m), dtype), spec(rng, (batch, p, m), dtype)
+    close(bk.bmm_freq(W, X), REF.bmm_freq(W, X), dtype)
+    close(bk.bmm_freq_conj_w(W, G), REF.bmm_freq_conj_w(W, G), dtype)
+    close(bk.bmm_freq_conj_x_sum(X, G), REF.bmm_freq_conj_x_sum(X, G), dtype)
+
+
+def test_outputs_are_fresh(bk):
+    """A later call never writes into an array an earlier call returned (layers keep them)."""
+    rng = np.random.default_rng(1)
+    U, G, R = spec(rng, (128, 513), np.float32), spec(rng, (128, 513), np.float32), spec(rng, 513, np.float32)
+    first = [bk.cmul(U, R), bk.cmul_conj(R, G), bk.cmul_conj_sum(U, G)]
+    keep = [a.copy() for a in first]
+    second = [bk.cmul(G, R), bk.cmul_conj(R, U), bk.cmul_conj_sum(G, U)]
+    for a, k, b in zip(first, keep, second):
+        np.testing.assert_array_equal(a, k)
+        assert not np.shares_memory(a, b)
+
+
+def test_batch_sum_is_deterministic():
+    """One ordered loop over the batch per frequency: bitwise the same on 1 thread or many."""
+    rng = np.random.default_rng(2)
+    U, G = spec(rng, (128, 2049), np.float32), spec(rng, (128, 2049), np.float32)
+    bk = NumbaBackend(kernel_min=0)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = bk.cmul_conj_sum(U, G)
+        numba.set_num_threads(before)
+        many = bk.cmul_conj_sum(U, G)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(many, bk.cmul_conj_sum(U, G))
+
+
+# -- finiteness -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, 8192, 100_003])
+def test_all_finite(bk, dtype, size):
+    rng = np.random.default_rng(size)
+    a = real(rng, (1, size), dtype)
+    info = np.finfo(dtype)
+    a[0, :4] = np.array([info.max, -info.max, info.tiny / 4, -0.0], dtype)[: size]
+    assert bk.all_finite(a) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in {0, size // 2, size - 1}:
+            b = a.copy()
+            b[0, where] = bad
+            assert bk.all_finite(b) is False, (bad, where)
+            assert bk.all_finite(b[:, ::-1]) is False                 # not contiguous
+
+
+# -- the layer --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d_in,d_out", [(1, 1), (7, 7), (8, 8), (1024, 1024), (5, 8), (8, 5), (300, 1023), (1024, 700)])
+@pytest.mark.parametrize("batch", [1, 128])
+@pytest.mark.parametrize("backend", ["numba", NumbaBackend(kernel_min=0, fft_parallel_min=0, workers=2)])
+def test_layer_matches_numpy(dtype, d_in, d_out, batch, backend):
+    seed = d_in * 7 + d_out
+    ref = Circulant(d_in, d_out, rng=seed, dtype=dtype, backend="numpy")
+    got = Circulant(d_in, d_out, rng=seed, dtype=dtype, backend=backend)
+    assert got.backend.name == "numba"
+    rng = np.random.default_rng(seed)
+    b = real(rng, d_out, dtype)                                     # non-zero bias
+    ref.params["b"][...] = b
+    got.params["b"][...] = b
+    x, dy = real(rng, (batch, d_in), dtype), real(rng, (batch, d_out), dtype)
+    close(got.forward(x), ref.forward(x), dtype)
+    close(got.backward(dy), ref.backward(dy), dtype)
+    for k in ref.grads:
+        close(got.grads[k], ref.grads[k], dtype)
+    assert got.grads["r"].dtype == np.dtype(dtype)
+
+
+def test_layer_rejects_nan_input():
+    layer = Circulant(1024, rng=0, backend="numba")
+    x = np.zeros((128, 1024), np.float32)
+    x[5, 77] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        layer.forward(x)
