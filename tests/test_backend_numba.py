@@ -1,8 +1,8 @@
 """The ``numba`` backend against the NumPy reference: every primitive, then the layer.
 
-Each primitive runs three ways: with the default size rules, with the Numba kernels forced
-at every size (``kernel_min=0``), and with threaded transforms forced (``fft_parallel_min=0``),
-so that the small-size NumPy fallbacks do not hide the kernels from the tests.
+Each primitive runs three ways: with the default size rules, with the serial Numba kernels
+forced at every size, and with the parallel kernels and threaded transforms forced at every
+size, so that the size rules do not hide a kernel from the tests.
 """
 from __future__ import annotations
 
@@ -22,11 +22,16 @@ SIZES = [1, 2, 7, 8, 255, 1023, 1024]
 BATCHES = [1, 3, 128]
 
 
-@pytest.fixture(params=["default", "kernels", "threaded-fft"])
+BACKENDS = {
+    "default": NumbaBackend(),
+    "serial": NumbaBackend(workers=1, kernel_min=0),
+    "parallel": NumbaBackend(workers=2, kernel_min=0, kernel_parallel_min=0, fft_parallel_min=0),
+}
+
+
+@pytest.fixture(params=list(BACKENDS))
 def bk(request):
-    return {"default": NumbaBackend(),
-            "kernels": NumbaBackend(kernel_min=0),
-            "threaded-fft": NumbaBackend(workers=2, fft_parallel_min=0, kernel_min=0)}[request.param]
+    return BACKENDS[request.param]
 
 
 def close(got, want, dtype):
@@ -136,21 +141,26 @@ def test_outputs_are_fresh(bk):
         assert not np.shares_memory(a, b)
 
 
-def test_batch_sum_is_deterministic():
-    """One ordered loop over the batch per frequency: bitwise the same on 1 thread or many."""
+def test_batch_sums_are_deterministic():
+    """One ordered loop over the batch per frequency: bitwise the same serial, parallel on
+    one thread, parallel on all threads, and from call to call."""
     rng = np.random.default_rng(2)
     U, G = spec(rng, (128, 2049), np.float32), spec(rng, (128, 2049), np.float32)
-    bk = NumbaBackend(kernel_min=0)
+    X, G3 = spec(rng, (64, 2, 513), np.float32), spec(rng, (64, 3, 513), np.float32)
+    par, ser = BACKENDS["parallel"], BACKENDS["serial"]
+    runs = []
     before = numba.get_num_threads()
     try:
-        numba.set_num_threads(1)
-        one = bk.cmul_conj_sum(U, G)
-        numba.set_num_threads(before)
-        many = bk.cmul_conj_sum(U, G)
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            runs.append((par.cmul_conj_sum(U, G), par.bmm_freq_conj_x_sum(X, G3)))
     finally:
         numba.set_num_threads(before)
-    np.testing.assert_array_equal(one, many)
-    np.testing.assert_array_equal(many, bk.cmul_conj_sum(U, G))
+    runs.append((ser.cmul_conj_sum(U, G), ser.bmm_freq_conj_x_sum(X, G3)))
+    runs.append((par.cmul_conj_sum(U, G), par.bmm_freq_conj_x_sum(X, G3)))
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):
+            np.testing.assert_array_equal(got, want)
 
 
 # -- finiteness -------------------------------------------------------------------------
@@ -176,7 +186,7 @@ def test_all_finite(bk, dtype, size):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("d_in,d_out", [(1, 1), (7, 7), (8, 8), (1024, 1024), (5, 8), (8, 5), (300, 1023), (1024, 700)])
 @pytest.mark.parametrize("batch", [1, 128])
-@pytest.mark.parametrize("backend", ["numba", NumbaBackend(kernel_min=0, fft_parallel_min=0, workers=2)])
+@pytest.mark.parametrize("backend", ["numba", BACKENDS["serial"], BACKENDS["parallel"]])
 def test_layer_matches_numpy(dtype, d_in, d_out, batch, backend):
     seed = d_in * 7 + d_out
     ref = Circulant(d_in, d_out, rng=seed, dtype=dtype, backend="numpy")

@@ -1,15 +1,18 @@
-"""The ``numba`` backend: ``scipy.fft`` transforms and parallel Numba spectral kernels.
+"""The ``numba`` backend: ``scipy.fft`` transforms and Numba spectral kernels.
 
 Numba has no FFT, so the transforms stay with ``scipy.fft`` (pocketfft), which keeps
-float32 as complex64. Two size rules decide how much parallelism a call gets, because
-threads cost a few microseconds to wake and only pay off on enough work:
+float32 as complex64. Threads pay off only on enough work, so sizes decide:
 
-- ``fft_parallel_min``: a batch of transforms with at least this many samples in all
-  (rows * n) gets ``workers`` threads, fewer get one. pocketfft splits over rows, so a
-  single row always runs on one thread.
-- ``kernel_min``: products with fewer elements than this run as the NumPy expression of
-  the reference backend (a Numba call costs about a microsecond more than a NumPy ufunc on
-  a tiny array); from this size on they run as the parallel kernels of ``numba_kernels``.
+- transforms: a batch with at least ``fft_parallel_min`` samples in all (rows * n) gets
+  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread);
+- products: fewer than ``kernel_min`` elements run as the NumPy expression of the reference
+  backend (a Numba call costs about a microsecond more than a NumPy ufunc on a tiny array),
+  up to ``kernel_parallel_min`` as a serial Numba kernel, from there on as the
+  ``@njit(parallel=True)`` kernel on Numba's threads (only if ``workers > 1``).
+
+``workers=1`` keeps everything on the calling thread: on a machine whose cores are busy
+with other work it is the faster and steadier choice (a parallel step waits for its
+slowest thread).
 
 Every primitive returns a fresh array that no later call writes to, so a layer may keep
 what it gets (the forward spectrum for backward, ``y`` for the next layer). ``overwrite_x``
@@ -17,14 +20,14 @@ is not passed: scipy ignores it for real transforms.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import scipy.fft
 
 try:
     import numba
-except ImportError as e:  # pragma: no cover - numba is a hard dependency, but say so clearly
+except ImportError as e:  # pragma: no cover - numba is a dependency, but say so clearly
     raise RuntimeError("the 'numba' backend needs the numba package (pip install numba)") from e
 
 from . import numba_kernels as K
@@ -38,24 +41,28 @@ _EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
 
 
 class NumbaBackend(Backend):
-    """scipy.fft transforms plus ``@njit(parallel=True)`` products.
+    """scipy.fft transforms plus Numba products; the size rules are in the module docstring.
 
-    ``workers``: threads for large transforms (default: Numba's thread count, so the
-    kernels and the transforms use the same number). ``fft_parallel_min`` and
-    ``kernel_min``: the size rules in the module docstring, measured on a 2-core machine;
-    ``kernel_min=0`` forces the kernels at every size (the tests use it).
+    ``workers``: threads for large transforms, and whether large products go parallel
+    (default: Numba's thread count, which the parallel kernels use). The three thresholds
+    were measured on a 2-core machine; ``kernel_min=0`` forces the kernels at every size
+    and ``kernel_parallel_min=0`` the parallel ones (the tests use both).
     """
 
     name = "numba"
     xp = np
 
-    def __init__(self, workers: Optional[int] = None, *, fft_parallel_min: int = 1 << 16,
-                 kernel_min: int = 1 << 13) -> None:
+    def __init__(self, workers: Optional[int] = None, *, fft_parallel_min: int = 1 << 17,
+                 kernel_min: int = 1 << 11, kernel_parallel_min: int = 1 << 17) -> None:
         self.workers = numba.get_num_threads() if workers is None else int(workers)
         if self.workers < 1:
             raise ValueError(f"NumbaBackend: workers must be >= 1, got {workers!r}")
         self.fft_parallel_min = int(fft_parallel_min)
         self.kernel_min = int(kernel_min)
+        self.kernel_parallel_min = int(kernel_parallel_min)
+
+    def __repr__(self) -> str:
+        return f"<minicirc backend 'numba' workers={self.workers}>"
 
     # -- transforms -----------------------------------------------------------
     def _fft_workers(self, a: Any, n: int) -> int:
@@ -69,77 +76,94 @@ class NumbaBackend(Backend):
         # n= is not optional: for odd n the default length would be one sample short.
         return scipy.fft.irfft(A, n=n, axis=-1, workers=self._fft_workers(A, n))
 
-    # -- the kernels, where they apply ------------------------------------------
-    def _use_kernel(self, big: Any, small: Any, kinds: tuple, ndim: int) -> bool:
-        """Kernel only for the shapes and dtypes it was written for, and enough work."""
-        return (isinstance(big, np.ndarray) and isinstance(small, np.ndarray)
-                and big.dtype == small.dtype and big.dtype in kinds
-                and big.ndim == ndim and small.ndim == 1 and small.shape[0] == big.shape[-1]
-                and big.size >= self.kernel_min)
+    # -- which kernel, if any -----------------------------------------------------
+    def _kernel(self, size: int, parallel: Callable, serial: Callable) -> Optional[Callable]:
+        """The kernel for ``size`` elements of work, or None for the NumPy expression."""
+        if size < self.kernel_min:
+            return None
+        if self.workers > 1 and size >= self.kernel_parallel_min:
+            return parallel
+        return serial
 
+    @staticmethod
+    def _fits(batch: Any, vec: Any, kinds: tuple) -> bool:
+        """A 2-D batch and a 1-D vector along its rows, both ndarrays of one dtype in ``kinds``."""
+        return (isinstance(batch, np.ndarray) and isinstance(vec, np.ndarray)
+                and batch.dtype == vec.dtype and batch.dtype in kinds
+                and batch.ndim == 2 and vec.ndim == 1 and vec.shape[0] == batch.shape[1])
+
+    # -- spectral products ----------------------------------------------------------
     def cmul(self, A: Any, B: Any) -> Any:
-        if self._use_kernel(A, B, _COMPLEX, 2):
-            out = np.empty_like(A)
-            K.cmul(A, B, out)
-            return out
-        return A * B
+        k = self._fits(A, B, _COMPLEX) and self._kernel(A.size, K.cmul, K.cmul_serial)
+        if not k:
+            return A * B
+        out = np.empty_like(A)
+        k(A, B, out)
+        return out
 
     def cmul_conj(self, A: Any, B: Any) -> Any:
-        if self._use_kernel(B, A, _COMPLEX, 2):
-            out = np.empty_like(B)
-            K.cmul_conj(A, B, out)
-            return out
-        return np.conj(A) * B
+        k = self._fits(B, A, _COMPLEX) and self._kernel(B.size, K.cmul_conj, K.cmul_conj_serial)
+        if not k:
+            return np.conj(A) * B
+        out = np.empty_like(B)
+        k(A, B, out)
+        return out
 
     def cmul_conj_sum(self, A: Any, B: Any) -> Any:
-        if (isinstance(A, np.ndarray) and isinstance(B, np.ndarray) and A.ndim == 2
-                and A.shape == B.shape and A.dtype == B.dtype and A.dtype in _COMPLEX
-                and A.size >= self.kernel_min):
-            out = np.zeros(B.shape[1], B.dtype)
-            K.cmul_conj_sum(A, B, out)
-            return out
-        return np.einsum("bf,bf->f", np.conj(A), B)
+        k = (isinstance(A, np.ndarray) and isinstance(B, np.ndarray) and A.ndim == 2
+             and A.shape == B.shape and A.dtype == B.dtype and A.dtype in _COMPLEX
+             and self._kernel(A.size, K.cmul_conj_sum, K.cmul_conj_sum_serial))
+        if not k:
+            return np.einsum("bf,bf->f", np.conj(A), B)
+        out = np.zeros(B.shape[1], B.dtype)
+        k(A, B, out)
+        return out
 
     def sign_flip(self, x: Any, s: Any) -> Any:
-        if self._use_kernel(x, s, _REAL, 2):
-            out = np.empty(x.shape, x.dtype)
-            K.sign_flip(x, s, out)
-            return out
-        return x * s
+        k = self._fits(x, s, _REAL) and self._kernel(x.size, K.sign_flip, K.sign_flip_serial)
+        if not k:
+            return x * s
+        out = np.empty(x.shape, x.dtype)
+        k(x, s, out)
+        return out
 
     def all_finite(self, a: Any) -> bool:
-        if (isinstance(a, np.ndarray) and a.dtype in _EXPONENT and a.size >= self.kernel_min
-                and a.flags.c_contiguous):
-            uint, mask = _EXPONENT[a.dtype]
-            return bool(K.max_exponent(a.reshape(-1).view(uint), mask) != mask)
-        return bool(np.isfinite(a).all())
+        k = (isinstance(a, np.ndarray) and a.dtype in _EXPONENT and a.flags.c_contiguous
+             and self._kernel(a.size, K.max_exponent, K.max_exponent_serial))
+        if not k:
+            return bool(np.isfinite(a).all())
+        uint, mask = _EXPONENT[a.dtype]
+        return bool(k(a.reshape(-1).view(uint), mask) != mask)
 
     # -- block-circulant products -------------------------------------------------
-    def _use_bmm(self, L: Any, R: Any, axes: tuple) -> bool:
-        """Two complex 3-D arrays of one dtype, agreeing on ``L.shape[axes[0]] == R.shape[axes[1]]``
-        and on the frequency axis."""
-        return (isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
-                and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX
-                and L.shape[2] == R.shape[2] and L.shape[axes[0]] == R.shape[axes[1]]
-                and max(L.size, R.size) >= self.kernel_min)
+    def _bmm(self, L: Any, R: Any, axes: tuple, parallel: Callable, serial: Callable) -> Optional[Callable]:
+        """The kernel for two complex 3-D arrays of one dtype with ``L.shape[axes[0]] ==
+        R.shape[axes[1]]`` and one frequency axis, or None for the NumPy expression."""
+        ok = (isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
+              and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX
+              and L.shape[2] == R.shape[2] and L.shape[axes[0]] == R.shape[axes[1]])
+        return self._kernel(max(L.size, R.size), parallel, serial) if ok else None
 
     def bmm_freq(self, W: Any, X: Any) -> Any:
-        if self._use_bmm(W, X, (1, 1)):
-            Y = np.zeros((X.shape[0], W.shape[0], W.shape[2]), X.dtype)
-            K.bmm_freq(W, X, Y)
-            return Y
-        return np.einsum("ijf,bjf->bif", W, X)
+        k = self._bmm(W, X, (1, 1), K.bmm_freq, K.bmm_freq_serial)
+        if k is None:
+            return np.einsum("ijf,bjf->bif", W, X)
+        Y = np.zeros((X.shape[0], W.shape[0], W.shape[2]), X.dtype)
+        k(W, X, Y)
+        return Y
 
     def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
-        if self._use_bmm(W, G, (0, 1)):
-            DX = np.zeros((G.shape[0], W.shape[1], W.shape[2]), G.dtype)
-            K.bmm_freq_conj_w(W, G, DX)
-            return DX
-        return np.einsum("ijf,bif->bjf", np.conj(W), G)
+        k = self._bmm(W, G, (0, 1), K.bmm_freq_conj_w, K.bmm_freq_conj_w_serial)
+        if k is None:
+            return np.einsum("ijf,bif->bjf", np.conj(W), G)
+        DX = np.zeros((G.shape[0], W.shape[1], W.shape[2]), G.dtype)
+        k(W, G, DX)
+        return DX
 
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
-        if self._use_bmm(X, G, (0, 0)):
-            DW = np.zeros((G.shape[1], X.shape[1], X.shape[2]), G.dtype)
-            K.bmm_freq_conj_x_sum(X, G, DW)
-            return DW
-        return np.einsum("bjf,bif->ijf", np.conj(X), G)
+        k = self._bmm(X, G, (0, 0), K.bmm_freq_conj_x_sum, K.bmm_freq_conj_x_sum_serial)
+        if k is None:
+            return np.einsum("bjf,bif->ijf", np.conj(X), G)
+        DW = np.zeros((G.shape[1], X.shape[1], X.shape[2]), G.dtype)
+        k(X, G, DW)
+        return DW
