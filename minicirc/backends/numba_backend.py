@@ -4,15 +4,24 @@ Numba has no FFT, so the transforms stay with ``scipy.fft`` (pocketfft), which k
 float32 as complex64. Threads pay off only on enough work, so sizes decide:
 
 - transforms: a batch with at least ``fft_parallel_min`` samples in all (rows * n) gets
-  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread);
+  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread).
+  Measured with 2 workers against 1 on the shared 2-core machine, float32: 128 x 1024
+  1.7x slower, 128 x 4096 0.94x, 128 x 16384 0.71x (on an idle machine the gain starts
+  lower, about 0.7x at 128 x 1024, but idle is not what a laptop or a shared box is);
 - products: fewer than ``kernel_min`` elements run as the NumPy expression of the reference
-  backend (a Numba call costs about a microsecond more than a NumPy ufunc on a tiny array),
-  up to ``kernel_parallel_min`` as a serial Numba kernel, from there on as the
-  ``@njit(parallel=True)`` kernel on Numba's threads (only if ``workers > 1``).
+  backend (a Numba call costs about a microsecond more than a NumPy ufunc on a tiny array);
+  from there on a serial Numba kernel; from ``kernel_parallel_min`` elements on (if given,
+  and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads.
 
-``workers=1`` keeps everything on the calling thread: on a machine whose cores are busy
-with other work it is the faster and steadier choice (a parallel step waits for its
-slowest thread).
+Why the parallel kernels are off by default (measured on a 2-core machine shared with
+other work, 128 x 4096 float32): the kernel itself gets faster, but Numba's OpenMP workers
+then spin for a while after each parallel region, take the core that pocketfft or the
+other processes want, and the next transform stalls: sign flip + rfft went from 0.8 ms to
+5-16 ms, and the whole layer step from 5 ms to 50 ms. With ``OMP_WAIT_POLICY=passive`` or
+``NUMBA_THREADING_LAYER=workqueue`` the stalls go, but the parallel products were still no
+faster than the serial ones at that size. The products are memory-bound passes worth a
+fifth of a step; the transforms are the rest, and pocketfft's own pool sleeps when idle.
+On a machine with idle cores, try ``kernel_parallel_min=1 << 20`` with one of those settings.
 
 Every primitive returns a fresh array that no later call writes to, so a layer may keep
 what it gets (the forward spectrum for backward, ``y`` for the next layer). ``overwrite_x``
@@ -43,23 +52,23 @@ _EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
 class NumbaBackend(Backend):
     """scipy.fft transforms plus Numba products; the size rules are in the module docstring.
 
-    ``workers``: threads for large transforms, and whether large products go parallel
-    (default: Numba's thread count, which the parallel kernels use). The three thresholds
-    were measured on a 2-core machine; ``kernel_min=0`` forces the kernels at every size
-    and ``kernel_parallel_min=0`` the parallel ones (the tests use both).
+    ``workers``: threads for large transforms (default: Numba's thread count, which the
+    parallel kernels use when enabled). The thresholds were measured on a 2-core machine;
+    ``kernel_min=0`` forces the kernels at every size and ``kernel_parallel_min=0`` the
+    parallel ones (the tests use both).
     """
 
     name = "numba"
     xp = np
 
-    def __init__(self, workers: Optional[int] = None, *, fft_parallel_min: int = 1 << 17,
-                 kernel_min: int = 1 << 11, kernel_parallel_min: int = 1 << 17) -> None:
+    def __init__(self, workers: Optional[int] = None, *, fft_parallel_min: int = 1 << 19,
+                 kernel_min: int = 1 << 11, kernel_parallel_min: Optional[int] = None) -> None:
         self.workers = numba.get_num_threads() if workers is None else int(workers)
         if self.workers < 1:
             raise ValueError(f"NumbaBackend: workers must be >= 1, got {workers!r}")
         self.fft_parallel_min = int(fft_parallel_min)
         self.kernel_min = int(kernel_min)
-        self.kernel_parallel_min = int(kernel_parallel_min)
+        self.kernel_parallel_min = None if kernel_parallel_min is None else int(kernel_parallel_min)
 
     def __repr__(self) -> str:
         return f"<minicirc backend 'numba' workers={self.workers}>"
@@ -81,7 +90,7 @@ class NumbaBackend(Backend):
         """The kernel for ``size`` elements of work, or None for the NumPy expression."""
         if size < self.kernel_min:
             return None
-        if self.workers > 1 and size >= self.kernel_parallel_min:
+        if self.workers > 1 and self.kernel_parallel_min is not None and size >= self.kernel_parallel_min:
             return parallel
         return serial
 
