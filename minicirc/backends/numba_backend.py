@@ -8,9 +8,10 @@ float32 as complex64. Threads pay off only on enough work, so sizes decide:
   Measured with 2 workers against 1 on the shared 2-core machine, float32: 128 x 1024
   1.7x slower, 128 x 4096 0.94x, 128 x 16384 0.71x (on an idle machine the gain starts
   lower, about 0.7x at 128 x 1024, but idle is not what a laptop or a shared box is);
-- products: fewer than ``kernel_min`` elements run as the NumPy expression of the reference
-  backend (a Numba call costs about a microsecond more than a NumPy ufunc on a tiny array);
-  from there on a serial Numba kernel; from ``kernel_parallel_min`` elements on (if given,
+- products: fewer than ``kernel_min`` elements (8x that for the bare products ``cmul`` and
+  ``sign_flip``) run as the NumPy expression of the reference backend (a Numba call costs
+  about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
+  Numba kernel; from ``kernel_parallel_min`` elements on (if given,
   and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads.
 
 Why the parallel kernels are off by default (measured on a 2-core machine shared with
@@ -86,13 +87,18 @@ class NumbaBackend(Backend):
         return scipy.fft.irfft(A, n=n, axis=-1, workers=self._fft_workers(A, n))
 
     # -- which kernel, if any -----------------------------------------------------
-    def _kernel(self, size: int, parallel: Callable, serial: Callable) -> Optional[Callable]:
-        """The kernel for ``size`` elements of work, or None for the NumPy expression."""
-        if size < self.kernel_min:
-            return None
+    # The size test comes first: below kernel_min a call costs no more than the NumPy one.
+    def _kernel(self, size: int, parallel: Callable, serial: Callable) -> Callable:
+        """The kernel for ``size`` (>= ``kernel_min``) elements of work."""
         if self.workers > 1 and self.kernel_parallel_min is not None and size >= self.kernel_parallel_min:
             return parallel
         return serial
+
+    def _big(self, a: Any, plain: bool = False) -> bool:
+        """Enough elements for a kernel. ``plain``: a bare product, ``A * B``, where NumPy's
+        ufunc keeps up with the kernel up to 8x further (conj and the batch sum cost NumPy a
+        temporary, so the kernel wins from kernel_min)."""
+        return getattr(a, "size", 0) >= (self.kernel_min << 3 if plain else self.kernel_min)
 
     @staticmethod
     def _fits(batch: Any, vec: Any, kinds: tuple) -> bool:
@@ -103,52 +109,47 @@ class NumbaBackend(Backend):
 
     # -- spectral products ----------------------------------------------------------
     def cmul(self, A: Any, B: Any) -> Any:
-        k = self._fits(A, B, _COMPLEX) and self._kernel(A.size, K.cmul, K.cmul_serial)
-        if not k:
+        if not (self._big(A, plain=True) and self._fits(A, B, _COMPLEX)):
             return A * B
         out = np.empty_like(A)
-        k(A, B, out)
+        self._kernel(A.size, K.cmul, K.cmul_serial)(A, B, out)
         return out
 
     def cmul_conj(self, A: Any, B: Any) -> Any:
-        k = self._fits(B, A, _COMPLEX) and self._kernel(B.size, K.cmul_conj, K.cmul_conj_serial)
-        if not k:
+        if not (self._big(B) and self._fits(B, A, _COMPLEX)):
             return np.conj(A) * B
         out = np.empty_like(B)
-        k(A, B, out)
+        self._kernel(B.size, K.cmul_conj, K.cmul_conj_serial)(A, B, out)
         return out
 
     def cmul_conj_sum(self, A: Any, B: Any) -> Any:
-        k = (isinstance(A, np.ndarray) and isinstance(B, np.ndarray) and A.ndim == 2
-             and A.shape == B.shape and A.dtype == B.dtype and A.dtype in _COMPLEX
-             and self._kernel(A.size, K.cmul_conj_sum, K.cmul_conj_sum_serial))
-        if not k:
+        if not (self._big(A) and isinstance(A, np.ndarray) and isinstance(B, np.ndarray)
+                and A.ndim == 2 and A.shape == B.shape and A.dtype == B.dtype and A.dtype in _COMPLEX):
             return np.einsum("bf,bf->f", np.conj(A), B)
         out = np.zeros(B.shape[1], B.dtype)
-        k(A, B, out)
+        self._kernel(A.size, K.cmul_conj_sum, K.cmul_conj_sum_serial)(A, B, out)
         return out
 
     def sign_flip(self, x: Any, s: Any) -> Any:
-        k = self._fits(x, s, _REAL) and self._kernel(x.size, K.sign_flip, K.sign_flip_serial)
-        if not k:
+        if not (self._big(x, plain=True) and self._fits(x, s, _REAL)):
             return x * s
         out = np.empty(x.shape, x.dtype)
-        k(x, s, out)
+        self._kernel(x.size, K.sign_flip, K.sign_flip_serial)(x, s, out)
         return out
 
     def all_finite(self, a: Any) -> bool:
-        k = (isinstance(a, np.ndarray) and a.dtype in _EXPONENT and a.flags.c_contiguous
-             and self._kernel(a.size, K.max_exponent, K.max_exponent_serial))
-        if not k:
+        if not (self._big(a) and isinstance(a, np.ndarray) and a.dtype in _EXPONENT
+                and a.flags.c_contiguous):
             return bool(np.isfinite(a).all())
         uint, mask = _EXPONENT[a.dtype]
+        k = self._kernel(a.size, K.max_exponent, K.max_exponent_serial)
         return bool(k(a.reshape(-1).view(uint), mask) != mask)
 
     # -- block-circulant products -------------------------------------------------
     def _bmm(self, L: Any, R: Any, axes: tuple, parallel: Callable, serial: Callable) -> Optional[Callable]:
         """The kernel for two complex 3-D arrays of one dtype with ``L.shape[axes[0]] ==
         R.shape[axes[1]]`` and one frequency axis, or None for the NumPy expression."""
-        ok = (isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
+        ok = ((self._big(L) or self._big(R)) and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
               and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX
               and L.shape[2] == R.shape[2] and L.shape[axes[0]] == R.shape[axes[1]])
         return self._kernel(max(L.size, R.size), parallel, serial) if ok else None
