@@ -203,7 +203,33 @@ def table(results: List[Dict[str, Any]], impls: List[str]) -> str:
                 row.append(f"{t[i] / t['circ-torch']:.2f}" if i in t and "circ-torch" in t else "-")
         lines.append("| " + " | ".join(row) + " |")
     notes = sorted({f"{r['dtype']} n={r['n']}: {k} {v}" for r in results for k, v in r["skipped"].items()})
-    return "\n".join(lines + [""] + notes)
+    return "\n".join(lines + [""] + crossovers(results, impls) + notes)
+
+
+def crossovers(results: List[Dict[str, Any]], impls: List[str]) -> List[str]:
+    """One line per (dtype, batch): from which n the circulant layer beats the dense one."""
+    circ = "circ-numba" if "circ-numba" in impls else impls[0]
+    out = []
+    for dt in sorted({r["dtype"] for r in results}):
+        for b in sorted({r["batch"] for r in results}):
+            rows = sorted((r for r in results if r["dtype"] == dt and r["batch"] == b
+                           and circ in r["times"] and "dense-numpy" in r["times"]), key=lambda r: r["n"])
+            if not rows:
+                continue
+            ns = [r["n"] for r in rows]
+            c = [r["times"][circ]["median_ms"] for r in rows]
+            d = [r["times"]["dense-numpy"]["median_ms"] for r in rows]
+            nx = _crossover(ns, c, d) if len(rows) > 1 else None
+            if nx is not None:
+                what = f"{circ} beats dense-numpy from n ~ {nx:.0f}"
+            elif all(x < y for x, y in zip(c, d)):
+                what = f"{circ} beats dense-numpy at every n measured ({ns[0]}..{ns[-1]})"
+            elif all(x >= y for x, y in zip(c, d)):
+                what = f"dense-numpy beats {circ} at every n measured ({ns[0]}..{ns[-1]})"
+            else:
+                what = f"{circ} and dense-numpy trade places more than once"
+            out.append(f"{dt}, batch {b}: {what}.")
+    return out + [""] if out else []
 
 
 def _crossover(ns: List[int], circ: List[float], dense: List[float]) -> Optional[float]:
@@ -223,9 +249,11 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = sorted({(r["dtype"], r["batch"]) for r in results})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (dt, b) in zip(axes[0], panels):
+    dtypes = sorted({r["dtype"] for r in results}, key=lambda d: np.dtype(d).itemsize)
+    batches = sorted({r["batch"] for r in results})
+    fig, axes = plt.subplots(len(dtypes), len(batches), figsize=(5.5 * len(batches), 4.2 * len(dtypes)),
+                             squeeze=False)
+    for ax, (dt, b) in zip(axes.flat, [(d, b) for d in dtypes for b in batches]):
         rows = sorted((r for r in results if r["dtype"] == dt and r["batch"] == b), key=lambda r: r["n"])
         for impl in impls:
             pts = [(r["n"], r["times"][impl]["median_ms"]) for r in rows if impl in r["times"]]
@@ -256,7 +284,7 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
         ax.set_ylabel("ms per forward+backward")
         ax.set_title(f"{dt}, batch {b}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
