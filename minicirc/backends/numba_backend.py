@@ -1,0 +1,179 @@
+"""The ``numba`` backend: ``scipy.fft`` transforms and Numba spectral kernels.
+
+Numba has no FFT, so the transforms stay with ``scipy.fft`` (pocketfft), which keeps
+float32 as complex64. Threads pay off only on enough work, so sizes decide:
+
+- transforms: a batch with at least ``fft_parallel_min`` samples in all (rows * n) gets
+  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread).
+  Measured with 2 workers against 1 on the shared 2-core machine, float32: 128 x 1024
+  1.7x slower, 128 x 4096 0.94x, 128 x 16384 0.71x (on an idle machine the gain starts
+  lower, about 0.7x at 128 x 1024, but idle is not what a laptop or a shared box is);
+- products: fewer than ``kernel_min`` elements (8x that for the bare products ``cmul`` and
+  ``sign_flip``) run as the NumPy expression of the reference backend (a Numba call costs
+  about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
+  Numba kernel; from ``kernel_parallel_min`` elements on (if given,
+  and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads.
+
+Why the parallel kernels are off by default (measured on a 2-core machine shared with
+other work, 128 x 4096 float32): the kernel itself gets faster, but Numba's OpenMP workers
+then spin for a while after each parallel region, take the core that pocketfft or the
+other processes want, and the next transform stalls: sign flip + rfft went from 0.8 ms to
+5-16 ms, and the whole layer step from 5 ms to 50 ms. With ``OMP_WAIT_POLICY=passive`` or
+``NUMBA_THREADING_LAYER=workqueue`` the stalls go, but the parallel products were still no
+faster than the serial ones at that size. The products are memory-bound passes worth a
+fifth of a step; the transforms are the rest, and pocketfft's own pool sleeps when idle.
+On a machine with idle cores, try ``kernel_parallel_min=1 << 20`` with one of those settings.
+
+Every primitive returns a fresh array that no later call writes to, so a layer may keep
+what it gets (the forward spectrum for backward, ``y`` for the next layer). ``overwrite_x``
+is not passed: scipy ignores it for real transforms.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+import scipy.fft
+
+try:
+    import numba
+except ImportError as e:  # pragma: no cover - numba is a dependency, but say so clearly
+    raise RuntimeError("the 'numba' backend needs the numba package (pip install numba)") from e
+
+from . import numba_kernels as K
+from .base import Backend
+
+_REAL = (np.dtype(np.float32), np.dtype(np.float64))
+_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+# Exponent field of each float type, and the unsigned integer of the same width.
+_EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
+             np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
+
+
+class NumbaBackend(Backend):
+    """scipy.fft transforms plus Numba products; the size rules are in the module docstring.
+
+    ``workers``: threads for large transforms (default: Numba's thread count, which the
+    parallel kernels use when enabled). The thresholds were measured on a 2-core machine;
+    ``kernel_min=0`` forces the kernels at every size and ``kernel_parallel_min=0`` the
+    parallel ones (the tests use both).
+    """
+
+    name = "numba"
+    xp = np
+
+    def __init__(self, workers: Optional[int] = None, *, fft_parallel_min: int = 1 << 19,
+                 kernel_min: int = 1 << 11, kernel_parallel_min: Optional[int] = None) -> None:
+        self.workers = numba.get_num_threads() if workers is None else int(workers)
+        if self.workers < 1:
+            raise ValueError(f"NumbaBackend: workers must be >= 1, got {workers!r}")
+        self.fft_parallel_min = int(fft_parallel_min)
+        self.kernel_min = int(kernel_min)
+        self.kernel_parallel_min = None if kernel_parallel_min is None else int(kernel_parallel_min)
+
+    def __repr__(self) -> str:
+        return f"<minicirc backend 'numba' workers={self.workers}>"
+
+    # -- transforms -----------------------------------------------------------
+    def _fft_workers(self, a: Any, n: int) -> int:
+        rows = a.size // a.shape[-1] if a.ndim > 1 and a.shape[-1] else 1
+        return self.workers if rows > 1 and rows * n >= self.fft_parallel_min else 1
+
+    def rfft(self, a: Any, n: int) -> Any:
+        return scipy.fft.rfft(a, n=n, axis=-1, workers=self._fft_workers(a, n))
+
+    def irfft(self, A: Any, n: int) -> Any:
+        # n= is not optional: for odd n the default length would be one sample short.
+        return scipy.fft.irfft(A, n=n, axis=-1, workers=self._fft_workers(A, n))
+
+    # -- which kernel, if any -----------------------------------------------------
+    # The size test comes first: below kernel_min a call costs no more than the NumPy one.
+    def _kernel(self, size: int, parallel: Callable, serial: Callable) -> Callable:
+        """The kernel for ``size`` (>= ``kernel_min``) elements of work."""
+        if self.workers > 1 and self.kernel_parallel_min is not None and size >= self.kernel_parallel_min:
+            return parallel
+        return serial
+
+    def _big(self, a: Any, plain: bool = False) -> bool:
+        """Enough elements for a kernel. ``plain``: a bare product, ``A * B``, where NumPy's
+        ufunc keeps up with the kernel up to 8x further (conj and the batch sum cost NumPy a
+        temporary, so the kernel wins from kernel_min)."""
+        return getattr(a, "size", 0) >= (self.kernel_min << 3 if plain else self.kernel_min)
+
+    @staticmethod
+    def _fits(batch: Any, vec: Any, kinds: tuple) -> bool:
+        """A 2-D batch and a 1-D vector along its rows, both ndarrays of one dtype in ``kinds``."""
+        return (isinstance(batch, np.ndarray) and isinstance(vec, np.ndarray)
+                and batch.dtype == vec.dtype and batch.dtype in kinds
+                and batch.ndim == 2 and vec.ndim == 1 and vec.shape[0] == batch.shape[1])
+
+    # -- spectral products ----------------------------------------------------------
+    def cmul(self, A: Any, B: Any) -> Any:
+        if not (self._big(A, plain=True) and self._fits(A, B, _COMPLEX)):
+            return A * B
+        out = np.empty_like(A)
+        self._kernel(A.size, K.cmul, K.cmul_serial)(A, B, out)
+        return out
+
+    def cmul_conj(self, A: Any, B: Any) -> Any:
+        if not (self._big(B) and self._fits(B, A, _COMPLEX)):
+            return np.conj(A) * B
+        out = np.empty_like(B)
+        self._kernel(B.size, K.cmul_conj, K.cmul_conj_serial)(A, B, out)
+        return out
+
+    def cmul_conj_sum(self, A: Any, B: Any) -> Any:
+        if not (self._big(A) and isinstance(A, np.ndarray) and isinstance(B, np.ndarray)
+                and A.ndim == 2 and A.shape == B.shape and A.dtype == B.dtype and A.dtype in _COMPLEX):
+            return np.einsum("bf,bf->f", np.conj(A), B)
+        out = np.zeros(B.shape[1], B.dtype)
+        self._kernel(A.size, K.cmul_conj_sum, K.cmul_conj_sum_serial)(A, B, out)
+        return out
+
+    def sign_flip(self, x: Any, s: Any) -> Any:
+        if not (self._big(x, plain=True) and self._fits(x, s, _REAL)):
+            return x * s
+        out = np.empty(x.shape, x.dtype)
+        self._kernel(x.size, K.sign_flip, K.sign_flip_serial)(x, s, out)
+        return out
+
+    def all_finite(self, a: Any) -> bool:
+        if not (self._big(a) and isinstance(a, np.ndarray) and a.dtype in _EXPONENT
+                and a.flags.c_contiguous):
+            return bool(np.isfinite(a).all())
+        uint, mask = _EXPONENT[a.dtype]
+        k = self._kernel(a.size, K.max_exponent, K.max_exponent_serial)
+        return bool(k(a.reshape(-1).view(uint), mask) != mask)
+
+    # -- block-circulant products -------------------------------------------------
+    def _bmm(self, L: Any, R: Any, axes: tuple, parallel: Callable, serial: Callable) -> Optional[Callable]:
+        """The kernel for two complex 3-D arrays of one dtype with ``L.shape[axes[0]] ==
+        R.shape[axes[1]]`` and one frequency axis, or None for the NumPy expression."""
+        ok = ((self._big(L) or self._big(R)) and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
+              and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX
+              and L.shape[2] == R.shape[2] and L.shape[axes[0]] == R.shape[axes[1]])
+        return self._kernel(max(L.size, R.size), parallel, serial) if ok else None
+
+    def bmm_freq(self, W: Any, X: Any) -> Any:
+        k = self._bmm(W, X, (1, 1), K.bmm_freq, K.bmm_freq_serial)
+        if k is None:
+            return np.einsum("ijf,bjf->bif", W, X)
+        Y = np.zeros((X.shape[0], W.shape[0], W.shape[2]), X.dtype)
+        k(W, X, Y)
+        return Y
+
+    def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
+        k = self._bmm(W, G, (0, 1), K.bmm_freq_conj_w, K.bmm_freq_conj_w_serial)
+        if k is None:
+            return np.einsum("ijf,bif->bjf", np.conj(W), G)
+        DX = np.zeros((G.shape[0], W.shape[1], W.shape[2]), G.dtype)
+        k(W, G, DX)
+        return DX
+
+    def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
+        k = self._bmm(X, G, (0, 0), K.bmm_freq_conj_x_sum, K.bmm_freq_conj_x_sum_serial)
+        if k is None:
+            return np.einsum("bjf,bif->ijf", np.conj(X), G)
+        DW = np.zeros((G.shape[1], X.shape[1], X.shape[2]), G.dtype)
+        k(X, G, DW)
+        return DW

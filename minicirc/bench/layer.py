@@ -1,0 +1,386 @@
+"""Time one layer's forward+backward: the circulant layer on every CPU backend, against a
+dense layer of the same width and, when PyTorch is installed, the same circulant layer in
+``torch.fft`` and ``torch.nn.Linear``.
+
+    python -m minicirc.bench.layer --out runs/bench          # the full grid, a few minutes
+    python -m minicirc.bench.layer --quick                   # a smoke run, seconds
+
+What runs, per (dtype, batch, n), all in the same process and the same run:
+
+- ``circ-numpy``, ``circ-numba``: ``minicirc.Circulant(n)`` (input checks included) on the
+  numpy backend (the reference, scipy.fft on one thread) and the numba backend.
+- ``dense-numpy``: ``minicirc.Dense(n, n)`` (NumPy matmul; NumPy's BLAS picks its threads).
+- ``circ-torch``: the same math in PyTorch, ``y = irfft(rfft(s * x) * rfft(r))[:, :d] + b``,
+  backward by autograd (``y.backward(dy)``, gradients for x, r and b).
+- ``linear-torch``: ``torch.nn.Linear(n, n)``, backward by autograd, gradients for x too.
+
+Timing: two warm-up calls per implementation, then rounds in which every implementation
+runs ``--per-round`` timed calls in turn (round-robin, so that drift in the machine's load
+hits all of them alike); the table shows the median time per call. A slow implementation
+(dense at large n) gets fewer calls, sized by ``--budget``, but never fewer than three.
+Dense layers whose weight matrix exceeds ``--dense-max-mb`` are skipped and marked so.
+The numba backend and the transforms it calls use ``--threads`` threads, and so does
+PyTorch (``torch.set_num_threads``).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from .. import Circulant, Dense, __version__
+from ..backends import get_backend
+
+IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
+CIRCULANT = {"circ-numpy", "circ-numba", "circ-torch"}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# -- the implementations ----------------------------------------------------------------
+
+def _minicirc_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
+    def step() -> Any:
+        y = layer.forward(x)
+        return y, layer.backward(dy), layer.grads
+    return step
+
+
+def _torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
+    """The circulant layer in torch.fft with the parameters of ``layer``; autograd backward."""
+    n, d_out = layer.n, layer.d_out
+    r = torch.tensor(layer.params["r"], requires_grad=True)
+    b = torch.tensor(layer.params["b"], requires_grad=True)
+    s = torch.tensor(layer.signs[: layer.d_in])
+    xt = torch.from_numpy(x).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+
+    def step() -> Any:
+        r.grad = b.grad = xt.grad = None
+        U = torch.fft.rfft(xt * s, n=n)
+        y = torch.fft.irfft(U * torch.fft.rfft(r, n=n), n=n)[:, :d_out] + b
+        y.backward(dyt)
+        return y, xt.grad, {"r": r.grad, "b": b.grad}
+    return step
+
+
+def _torch_linear_step(torch: Any, n: int, dtype: np.dtype, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
+    lin = torch.nn.Linear(n, n, dtype=getattr(torch, dtype.name))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+
+    def step() -> None:
+        lin.zero_grad(set_to_none=True)
+        xt.grad = None
+        lin(xt).backward(dyt)
+    return step
+
+
+def _max_rel(a: Any, b: Any) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(1e-30, float(np.max(np.abs(b)))))
+
+
+def _agreement(steps: Dict[str, Callable[[], Any]], ref: str) -> Dict[str, float]:
+    """Largest relative difference of y, dx, dr, db of each circulant step from ``ref``'s."""
+    def outputs(name: str) -> List[np.ndarray]:
+        y, dx, grads = steps[name]()
+        return [v.detach().numpy() if hasattr(v, "detach") else np.asarray(v) for v in (y, dx, grads["r"], grads["b"])]
+
+    want = outputs(ref)
+    return {name: max(_max_rel(g, w) for g, w in zip(outputs(name), want))
+            for name in steps if name in CIRCULANT and name != ref}
+
+
+# -- timing -------------------------------------------------------------------------------
+
+def _round_robin(steps: Dict[str, Callable[[], Any]], rounds: int, per_round: int,
+                 budget: float) -> Dict[str, Dict[str, float]]:
+    """Median seconds per call of each step, the steps interleaved call block by call block."""
+    estimate = {}
+    for name, step in steps.items():
+        step()                                           # compile, plan, fault pages in
+        t0 = time.perf_counter()
+        step()
+        estimate[name] = time.perf_counter() - t0
+    wanted = {name: max(3, min(rounds * per_round, int(budget / max(t, 1e-9))))
+              for name, t in estimate.items()}
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    gc.collect()
+    gc.disable()
+    try:
+        while any(len(times[k]) < wanted[k] for k in steps):
+            for name, step in steps.items():
+                for _ in range(min(per_round, wanted[name] - len(times[name]))):
+                    t0 = time.perf_counter()
+                    step()
+                    times[name].append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    return {name: {"median_ms": 1e3 * float(np.median(t)), "p10_ms": 1e3 * float(np.percentile(t, 10)),
+                   "p90_ms": 1e3 * float(np.percentile(t, 90)), "calls": len(t)}
+            for name, t in times.items()}
+
+
+def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
+               torch: Any) -> Dict[str, Any]:
+    """Build every implementation for one (dtype, batch, n), check they agree, time them."""
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((batch, n)).astype(dtype)
+    dy = rng.standard_normal((batch, n)).astype(dtype)
+    steps: Dict[str, Callable[[], Any]] = {}
+    skipped: Dict[str, str] = {}
+    bias = rng.standard_normal(n).astype(dtype)                   # non-zero, as in training
+    layer = None
+    for bk in args.backends:
+        backend = get_backend(bk) if bk != "numba" else _numba_backend(args.threads)
+        layer = Circulant(n, rng=args.seed, dtype=dtype, backend=backend)
+        layer.params["b"][...] = bias
+        steps[f"circ-{bk}"] = _minicirc_step(layer, x, dy)
+    dense_mb = n * n * dtype.itemsize / 2**20
+    too_big = f"skipped: {dense_mb:.0f} MiB of weights > --dense-max-mb {args.dense_max_mb:g}"
+    if args.dense:
+        if dense_mb > args.dense_max_mb:
+            skipped["dense-numpy"] = too_big
+        else:
+            steps["dense-numpy"] = _minicirc_step(Dense(n, n, rng=args.seed, dtype=dtype), x, dy)
+    if torch is not None:
+        steps["circ-torch"] = _torch_circulant_step(torch, layer, x, dy)
+        if args.dense:
+            if dense_mb > args.dense_max_mb:
+                skipped["linear-torch"] = too_big
+            else:
+                steps["linear-torch"] = _torch_linear_step(torch, n, dtype, x, dy)
+    ref = f"circ-{args.backends[0]}"
+    agree = _agreement(steps, ref)
+    timed = _round_robin(steps, args.repeats, args.per_round, args.budget)
+    steps.clear()
+    gc.collect()
+    return {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
+            "max_rel_diff_vs_" + ref: agree}
+
+
+def _numba_backend(threads: int) -> Any:
+    from ..backends.numba_backend import NumbaBackend
+
+    return NumbaBackend(workers=threads)
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+def _fmt_ms(v: Optional[float]) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def table(results: List[Dict[str, Any]], impls: List[str]) -> str:
+    """A markdown table: median ms per call of each implementation, and the ratios."""
+    best_circ = [i for i in impls if i in ("circ-numpy", "circ-numba")]
+    ratios = [f"{i}/circ-torch" for i in best_circ] if "circ-torch" in impls else []
+    head = ["dtype", "batch", "n"] + [f"{i} ms" for i in impls] + ratios
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        t = {k: v["median_ms"] for k, v in r["times"].items()}
+        row = [r["dtype"], str(r["batch"]), str(r["n"])]
+        row += ["skipped" if i in r["skipped"] else _fmt_ms(t.get(i)) for i in impls]
+        for i in best_circ:
+            if "circ-torch" in impls:
+                row.append(f"{t[i] / t['circ-torch']:.2f}" if i in t and "circ-torch" in t else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    notes = sorted({f"{r['dtype']} n={r['n']}: {k} {v}" for r in results for k, v in r["skipped"].items()})
+    return "\n".join(lines + [""] + crossovers(results, impls) + notes)
+
+
+def crossovers(results: List[Dict[str, Any]], impls: List[str]) -> List[str]:
+    """One line per (dtype, batch): from which n the circulant layer beats the dense one."""
+    circ = "circ-numba" if "circ-numba" in impls else impls[0]
+    out = []
+    for dt in sorted({r["dtype"] for r in results}):
+        for b in sorted({r["batch"] for r in results}):
+            rows = sorted((r for r in results if r["dtype"] == dt and r["batch"] == b
+                           and circ in r["times"] and "dense-numpy" in r["times"]), key=lambda r: r["n"])
+            if not rows:
+                continue
+            ns = [r["n"] for r in rows]
+            c = [r["times"][circ]["median_ms"] for r in rows]
+            d = [r["times"]["dense-numpy"]["median_ms"] for r in rows]
+            nx = _crossover(ns, c, d) if len(rows) > 1 else None
+            if nx is not None:
+                what = f"{circ} beats dense-numpy from n ~ {nx:.0f}"
+            elif all(x < y for x, y in zip(c, d)):
+                what = f"{circ} beats dense-numpy at every n measured ({ns[0]}..{ns[-1]})"
+            elif all(x >= y for x, y in zip(c, d)):
+                what = f"dense-numpy beats {circ} at every n measured ({ns[0]}..{ns[-1]})"
+            else:
+                what = f"{circ} and dense-numpy trade places more than once"
+            out.append(f"{dt}, batch {b}: {what}.")
+    return out + [""] if out else []
+
+
+def _crossover(ns: List[int], circ: List[float], dense: List[float]) -> Optional[float]:
+    """The n where dense becomes slower than circulant, log-log interpolated; None if no change."""
+    d = [math.log(a) - math.log(b) for a, b in zip(dense, circ)]    # > 0: circulant faster
+    for i in range(len(d) - 1):
+        if d[i] <= 0 < d[i + 1]:
+            f = -d[i] / (d[i + 1] - d[i])
+            return math.exp(math.log(ns[i]) + f * (math.log(ns[i + 1]) - math.log(ns[i])))
+    return None
+
+
+def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
+    """Log-log time vs n per (dtype, batch), with an n log n slope and the crossover marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dtypes = sorted({r["dtype"] for r in results}, key=lambda d: np.dtype(d).itemsize)
+    batches = sorted({r["batch"] for r in results})
+    fig, axes = plt.subplots(len(dtypes), len(batches), figsize=(5.5 * len(batches), 4.2 * len(dtypes)),
+                             squeeze=False)
+    for ax, (dt, b) in zip(axes.flat, [(d, b) for d in dtypes for b in batches]):
+        rows = sorted((r for r in results if r["dtype"] == dt and r["batch"] == b), key=lambda r: r["n"])
+        for impl in impls:
+            pts = [(r["n"], r["times"][impl]["median_ms"]) for r in rows if impl in r["times"]]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ls="-" if impl.startswith("circ") else "--", label=impl)
+        circ = "circ-numba" if "circ-numba" in impls else impls[0]
+        base = [(r["n"], r["times"][circ]["median_ms"]) for r in rows if circ in r["times"]]
+        if base:                      # anchored at the largest n, where the transforms dominate
+            n1, t1 = base[-1]
+            ns = np.array([p[0] for p in base], float)
+            ax.plot(ns, t1 * ns * np.log2(np.maximum(ns, 2)) / (n1 * math.log2(max(n1, 2))),
+                    color="grey", lw=0.8, ls=":", label="n log n slope")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        both = [r for r in rows if circ in r["times"] and "dense-numpy" in r["times"]]
+        if len(both) >= 2:
+            nx = _crossover([r["n"] for r in both], [r["times"][circ]["median_ms"] for r in both],
+                            [r["times"]["dense-numpy"]["median_ms"] for r in both])
+            if nx is not None:
+                ax.axvline(nx, color="k", lw=0.8, ls="-.")
+                ax.text(nx, 0.98, f" crossover n~{nx:.0f}:\n {circ} faster above", fontsize=7, va="top",
+                        transform=ax.get_xaxis_transform())
+            else:
+                faster = all(r["times"]["dense-numpy"]["median_ms"] > r["times"][circ]["median_ms"] for r in both)
+                ax.text(0.02, 0.98, f"{circ} {'faster' if faster else 'slower'} than dense at every n",
+                        fontsize=7, va="top", transform=ax.transAxes)
+        ax.set_xlabel("n")
+        ax.set_ylabel("ms per forward+backward")
+        ax.set_title(f"{dt}, batch {b}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- command line -----------------------------------------------------------------------------
+
+def _ints(s: str) -> List[int]:
+    return [int(v) for v in s.split(",") if v]
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m minicirc.bench.layer", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=_ints, default=None, help="layer widths n (default 256,1024,4096,16384)")
+    p.add_argument("--batches", type=_ints, default=None, help="batch sizes (default 1,128)")
+    p.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
+    p.add_argument("--backends", default="numpy,numba", help="minicirc backends to time (default numpy,numba)")
+    p.add_argument("--repeats", type=int, default=None, help="rounds of the round-robin (default 20)")
+    p.add_argument("--per-round", type=int, default=5, help="timed calls per implementation per round")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds of timed calls a slow implementation may take per configuration (default 4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for the numba backend, its transforms and torch (default: numba's)")
+    p.add_argument("--dense-max-mb", type=float, default=1100.0,
+                   help="skip dense layers with more MiB of weights (default 1100: n=16384 runs in "
+                        "float32, not float64)")
+    p.add_argument("--no-dense", dest="dense", action="store_false", help="leave out the dense layers")
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="directory for layer_bench.{png,json,md}")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: n 256,1024, float32, few repeats (other options still apply)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.sizes = args.sizes or ([256, 1024] if quick else [256, 1024, 4096, 16384])
+    args.batches = args.batches or [1, 128]
+    args.dtypes = [np.dtype(d) for d in (args.dtypes or ("float32" if quick else "float32,float64")).split(",")]
+    args.backends = [b for b in args.backends.split(",") if b]
+    args.repeats = args.repeats or (3 if quick else 20)
+    args.budget = args.budget if args.budget is not None else (0.3 if quick else 4.0)
+    if args.quick:
+        args.per_round = min(args.per_round, 3)
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    args = parse_args(argv)
+    import numba
+
+    if args.threads is None:
+        args.threads = numba.get_num_threads()
+    numba.set_num_threads(args.threads)
+    torch = _torch() if args.torch else None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    impls = [f"circ-{b}" for b in args.backends] + (["dense-numpy"] if args.dense else [])
+    if torch is not None:
+        impls += ["circ-torch"] + (["linear-torch"] if args.dense else [])
+    meta = {"minicirc": __version__, "numpy": np.__version__, "python": platform.python_version(),
+            "numba": numba.__version__, "torch": getattr(torch, "__version__", None),
+            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "threads": args.threads, "argv": sys.argv[1:] if argv is None else list(argv),
+            "timing": f"median of round-robin calls: {args.repeats} rounds x {args.per_round} calls, "
+                      f"budget {args.budget:g} s per slow implementation"}
+    import scipy
+
+    meta["scipy"] = scipy.__version__
+    print(f"minicirc {__version__}: one layer forward+backward, median ms per call. Threads: numba "
+          f"kernels and scipy.fft workers {args.threads}"
+          + (f", torch.set_num_threads({args.threads})" if torch is not None else ", PyTorch not installed")
+          + "; circ-numpy is the one-thread reference; dense-numpy uses NumPy's BLAS threads. "
+          "circ-torch: torch.fft with autograd backward.", flush=True)
+    results = []
+    for dtype in args.dtypes:
+        for batch in args.batches:
+            for n in args.sizes:
+                r = run_config(dtype, batch, n, args, torch)
+                results.append(r)
+                t = "  ".join(f"{k} {_fmt_ms(v['median_ms'])}" for k, v in r["times"].items())
+                print(f"  {dtype.name} batch {batch} n {n}: {t}", flush=True)
+    md = table(results, impls)
+    print()
+    print(md)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "layer_bench.json"), "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=1)
+        with open(os.path.join(args.out, "layer_bench.md"), "w") as f:
+            f.write(f"# Circulant layer forward+backward, median ms per call\n\n"
+                    f"`python -m minicirc.bench.layer {' '.join(meta['argv'])}`\n\n"
+                    f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+        plot(results, impls, os.path.join(args.out, "layer_bench.png"))
+        print(f"\nwrote {args.out}/layer_bench.{{md,json,png}}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
