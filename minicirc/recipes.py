@@ -11,8 +11,10 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     # SGD with Nesterov momentum, cosine decay: 1.38% +- 0.05 in the reference.
     "dense": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0,
               "dropout": 0.0, "epochs": 15},
-    # AdamW, decay 0.3, lr 3e-3 (circulant nets need ~5x less than dense), light dropout.
-    "circulant": {"optimizer": "adam", "lr": 3e-3, "weight_decay": 0.3, "dropout": 0.1, "epochs": 15},
+    # AdamW with light dropout (DESIGN's reference: lr 3e-3, decay 0.3). On a 10,000-image
+    # validation split (seed 0, 15 epochs) lr 5e-3 with decay 0.1 gave 3.24% against 3.59%:
+    # the tuning table is in docs/results/mnist.md.
+    "circulant": {"optimizer": "adam", "lr": 5e-3, "weight_decay": 0.1, "dropout": 0.1, "epochs": 15},
     "hybrid": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
     "block": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
 }

@@ -98,7 +98,7 @@ def test_recipes_fill_unset_options():
     c = TrainConfig(model="dense").resolved()
     assert (c.optimizer, c.lr, c.nesterov) == ("sgd", 0.1, True)
     c = TrainConfig(model="circulant", lr=1e-3).resolved()
-    assert (c.optimizer, c.lr, c.weight_decay) == ("adam", 1e-3, 0.3)
+    assert (c.optimizer, c.lr, c.weight_decay) == ("adam", 1e-3, 0.1)
 
 
 def test_resume_refuses_another_run(tmp_path):

@@ -83,34 +83,34 @@ class Layer:
     def _check_input(self, x: Any, width: Optional[int], what: str = "input") -> Any:
         """Validate a (batch, width) floating array and return it in the layer's dtype.
 
-        ``width=None`` accepts any width (elementwise layers).
+        ``width=None`` accepts any width (elementwise layers). The layer's name is formatted
+        only when there is an error to report: this runs on every forward.
         """
-        name = repr(self)
         bk = self.backend
         if not bk.is_array(x):
             try:
                 x = bk.asarray(x)
             except Exception as e:  # e.g. a CuPy array handed to the NumPy backend
-                raise TypeError(f"{name}: {what} must be an array for the {bk.name} backend, "
+                raise TypeError(f"{self!r}: {what} must be an array for the {bk.name} backend, "
                                 f"got {type(x).__name__}") from e
         if x.dtype.kind != "f":
-            raise TypeError(f"{name}: {what} must be a floating-point array, got dtype {x.dtype}")
-        expected = f"(batch, {width})" if width is not None else "(batch, features)"
-        if x.ndim != 2:
-            raise ValueError(f"{name}: expected {what} of shape {expected}, got shape {tuple(x.shape)} ({x.ndim}-D)")
-        if width is not None and x.shape[1] != width:
-            raise ValueError(f"{name}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
+            raise TypeError(f"{self!r}: {what} must be a floating-point array, got dtype {x.dtype}")
+        if x.ndim != 2 or (width is not None and x.shape[1] != width) or x.shape[0] == 0:
+            expected = f"(batch, {width})" if width is not None else "(batch, features)"
+            if x.ndim != 2:
+                raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape "
+                                 f"{tuple(x.shape)} ({x.ndim}-D)")
+            if x.shape[0] == 0:
+                raise ValueError(f"{self!r}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
+            raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
         if not bk.all_finite(x):
-            raise NonFiniteError(f"{name}: {what} contains NaN or Inf")
+            raise NonFiniteError(f"{self!r}: {what} contains NaN or Inf")
         # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
         return x.astype(self.dtype, copy=False)
 
     def _check_dy(self, dy: Any, shape: tuple) -> Any:
-        name = repr(self)
         if not self.backend.is_array(dy):
             dy = self.backend.asarray(dy)
         if tuple(dy.shape) != tuple(shape):
-            raise ValueError(f"{name}: backward expected dy of shape {tuple(shape)} (the output of the last forward), got {tuple(dy.shape)}")
+            raise ValueError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the output of the last forward), got {tuple(dy.shape)}")
         return dy.astype(self.dtype, copy=False)

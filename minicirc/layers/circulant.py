@@ -73,7 +73,7 @@ class Circulant(Layer):
         U = bk.rfft(bk.sign_flip(x, self.signs[: self.d_in]), n)
         y = bk.irfft(bk.cmul(U, R), n)[:, : self.d_out]                 # eq. (C1)
         if self.bias:
-            y = y + self.params["b"]
+            y += self.params["b"]            # y is a view of irfft's fresh output: safe in place
         self._cache = (U, R)
         return y
 
