@@ -77,7 +77,7 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
         "Test error over the 10,000 MNIST test images after the last epoch, mean and sample "
         "standard deviation over seeds; 'FC params' counts every trainable weight and bias; "
         "compression is against the dense layers of the same widths. Recipes: minicirc/recipes.py, "
-        "chosen on a validation split.",
+        "chosen on a validation split (docs/results/tuning.md).",
         "",
         "| model | FC params | compression | test error (%) | per seed | s/epoch | optimizer, lr, wd, dropout |",
         "| --- | ---: | ---: | --- | --- | ---: | --- |",
