@@ -75,6 +75,24 @@ class Layer:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     # -- helpers for subclasses -----------------------------------------------
+    def _check_sizes(self, **sizes: Any) -> None:
+        """Constructor sizes must be positive integers (bools and floats are refused)."""
+        for name, v in sizes.items():
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {v!r}")
+
+    def _init_spectral(self, r_shape: tuple, n_signs: int, gain: float, rng: Any, sign_flip: bool) -> None:
+        """``r ~ N(0, gain / d_in)``, ``b = 0`` and the +/-1 ``signs``: the circulant family's
+        initialisation (Circulant, BlockCirculant), drawn from one generator in that order."""
+        rng = np.random.default_rng(rng)
+        r = rng.standard_normal(r_shape) * np.sqrt(gain / self.d_in)
+        s = rng.choice([-1.0, 1.0], size=n_signs) if sign_flip else np.ones(n_signs)
+        bk = self.backend
+        self.params["r"] = bk.asarray(r.astype(self.dtype))
+        if self.bias:
+            self.params["b"] = bk.asarray(np.zeros(self.d_out, self.dtype))
+        self.buffers["signs"] = bk.asarray(s.astype(self.dtype))
+
     def _cached(self) -> tuple:
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward() called before forward(); run forward first")

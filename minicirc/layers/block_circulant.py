@@ -54,23 +54,14 @@ class BlockCirculant(Layer):
                  sign_flip: bool = True, rng: Any = None, dtype: Any = np.float32,
                  backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        for nm, v in (("d_in", d_in), ("d_out", d_out), ("block", block)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"BlockCirculant: {nm} must be a positive integer, got {v!r}")
+        self._check_sizes(d_in=d_in, d_out=d_out, block=block)
         if not np.isfinite(gain) or gain <= 0:
             raise ValueError(f"BlockCirculant: gain must be a positive number, got {gain!r}")
         self.d_in, self.d_out, self.block = int(d_in), int(d_out), int(block)
         k = self.block
         self.p, self.q = -(-self.d_out // k), -(-self.d_in // k)         # ceil divisions
         self.bias, self.sign_flip = bool(bias), bool(sign_flip)
-        rng = np.random.default_rng(rng)
-        r = rng.standard_normal((self.p, self.q, k)) * np.sqrt(gain / self.d_in)
-        s = rng.choice([-1.0, 1.0], size=self.q * k) if self.sign_flip else np.ones(self.q * k)
-        bk = self.backend
-        self.params["r"] = bk.asarray(r.astype(self.dtype))
-        if self.bias:
-            self.params["b"] = bk.asarray(np.zeros(self.d_out, self.dtype))
-        self.buffers["signs"] = bk.asarray(s.astype(self.dtype))
+        self._init_spectral((self.p, self.q, k), self.q * k, gain, rng, self.sign_flip)
 
     @property
     def signs(self) -> Any:

@@ -40,20 +40,11 @@ class Circulant(Layer):
                  backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
         d_out = d_in if d_out is None else d_out
-        for nm, v in (("d_in", d_in), ("d_out", d_out)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"Circulant: {nm} must be a positive integer, got {v!r}")
+        self._check_sizes(d_in=d_in, d_out=d_out)
         self.d_in, self.d_out = int(d_in), int(d_out)
         self.n = max(self.d_in, self.d_out)
         self.bias, self.sign_flip = bool(bias), bool(sign_flip)
-        rng = np.random.default_rng(rng)
-        r = rng.standard_normal(self.n) * np.sqrt(gain / self.d_in)
-        s = rng.choice([-1.0, 1.0], size=self.n) if self.sign_flip else np.ones(self.n)
-        bk = self.backend
-        self.params["r"] = bk.asarray(r.astype(self.dtype))
-        if self.bias:
-            self.params["b"] = bk.asarray(np.zeros(self.d_out, self.dtype))
-        self.buffers["signs"] = bk.asarray(s.astype(self.dtype))
+        self._init_spectral((self.n,), self.n, gain, rng, self.sign_flip)
 
     @property
     def signs(self) -> Any:

@@ -29,9 +29,7 @@ class Dense(Layer):
     def __init__(self, d_in: int, d_out: int, *, bias: bool = True, rng: Any = None,
                  dtype: Any = np.float32, backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        for nm, v in (("d_in", d_in), ("d_out", d_out)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"Dense: {nm} must be a positive integer, got {v!r}")
+        self._check_sizes(d_in=d_in, d_out=d_out)
         self.d_in, self.d_out, self.bias = int(d_in), int(d_out), bool(bias)
         rng = np.random.default_rng(rng)
         W = rng.standard_normal((self.d_in, self.d_out)) * np.sqrt(gain / self.d_in)
