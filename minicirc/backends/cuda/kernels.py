@@ -85,6 +85,7 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
     if lanes < 1 or lanes & (lanes - 1):
         raise ValueError(f"cuda backend: reduction lanes must be a power of two, got {lanes}")
     LANES, COLS = int(lanes), int(cols)
+    NSHARED = LANES * COLS          # a plain constant: Numba needs one for a shared array's size
 
     @cuda.jit
     def cmul(A, B, out):
@@ -117,8 +118,8 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
         # out[f] = sum_b conj(A[b, f]) * B[b, f]. Block (REDUCE_COLS, REDUCE_LANES): thread
         # (c, l) sums rows l, l + LANES, ... of bin blockIdx.x * COLS + c in order, then the
         # lanes' sums are added by a fixed tree in shared memory. No atomics: repeatable.
-        sre = cuda.shared.array(LANES * COLS, ft)
-        sim = cuda.shared.array(LANES * COLS, ft)
+        sre = cuda.shared.array(NSHARED, dtype=ft)
+        sim = cuda.shared.array(NSHARED, dtype=ft)
         m = out.shape[0] // 2
         c = cuda.threadIdx.x
         lane = cuda.threadIdx.y
@@ -203,8 +204,8 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
     def bmm_freq_conj_x_sum(X, G, DW):
         # DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]; one output element (i, j, f) per
         # column of the block, rows over lanes and a fixed tree, as in cmul_conj_sum
-        sre = cuda.shared.array(LANES * COLS, ft)
-        sim = cuda.shared.array(LANES * COLS, ft)
+        sre = cuda.shared.array(NSHARED, dtype=ft)
+        sim = cuda.shared.array(NSHARED, dtype=ft)
         p, q, m = DW.shape[0], DW.shape[1], DW.shape[2] // 2
         c = cuda.threadIdx.x
         lane = cuda.threadIdx.y
