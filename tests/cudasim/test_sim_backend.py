@@ -76,6 +76,22 @@ def test_names_and_arrays():
         CudaBackend.simulated("fftw")
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_finite_catches_every_nan_and_inf(rng, dtype):
+    bk = CudaBackend.simulated("cufft")
+    x = rng.standard_normal((3, 5)).astype(dtype)
+    assert bk.all_finite(x) and bk.all_finite(x[:, ::2]) and bk.all_finite(x[:0])
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[2, 4] = bad
+        assert not bk.all_finite(y), bad
+    y = x.copy()
+    y[0, 0], y[1, 1] = np.inf, -np.inf                 # they cancel to NaN, still caught
+    assert not bk.all_finite(y)
+    big = np.full(4, np.finfo(dtype).max, dtype)       # finite; a float64 sum of float64s overflows
+    assert bk.all_finite(big)
+
+
 def test_a_layer_copy_shares_the_backend(rng):
     bk = CudaBackend.simulated("own")
     layer = Circulant(16, rng=0, backend=bk)

@@ -91,19 +91,32 @@ def test_cmul_conj_sum_is_repeatable(rng):
 
 
 @pytest.mark.parametrize("dtype", CDTYPES)
-@pytest.mark.parametrize("slices", [2, 3, 7])
-def test_sliced_batch_reductions(rng, dtype, slices):
-    # 7 rows in 2, 3 or 7 slices: uneven last slices, and one row per slice
+@pytest.mark.parametrize("lanes, cols", [(1, 3), (2, 2), (4, 3), (8, 1)])
+def test_batch_reductions_over_lanes(rng, dtype, lanes, cols):
+    # 7 rows over 1..8 lanes (fewer rows than lanes too), outputs not a multiple of cols
     A, B = spectra(rng, (7, 4), dtype), spectra(rng, (7, 4), dtype)
-    same(K.cmul_conj_sum(A, B, slices=slices), REF.cmul_conj_sum(A, B), dtype)
+    same(K.cmul_conj_sum(A, B, lanes=lanes, cols=cols), REF.cmul_conj_sum(A, B), dtype)
     X, G = spectra(rng, (7, 2, 3), dtype), spectra(rng, (7, 3, 3), dtype)
-    same(K.bmm_freq_conj_x_sum(X, G, slices=slices), REF.bmm_freq_conj_x_sum(X, G), dtype)
+    same(K.bmm_freq_conj_x_sum(X, G, lanes=lanes, cols=cols), REF.bmm_freq_conj_x_sum(X, G), dtype)
 
 
-def test_batch_slices_depend_only_on_shapes():
-    assert K.batch_slices(1024, 513) == (64, 16)        # n = 1024: 64 slices of 16 rows
-    assert K.batch_slices(128, 513) == (8, 16)
-    assert K.batch_slices(1024, 32769) == (1, 1024)     # n = 65536: one thread per bin suffices
-    assert K.batch_slices(10, 5) == (1, 10)             # too few rows to cut
-    assert K.batch_slices(7, 4, slices=3) == (3, 3)
-    assert K.batch_slices(7, 4, slices=100) == (7, 1)
+def test_batch_reduction_adds_in_its_fixed_order(rng):
+    # lanes 2: row sums 0+2+4 and 1+3, then the tree adds lane 1's sum to lane 0's
+    A, B = spectra(rng, (5, 3), np.complex64), spectra(rng, (5, 3), np.complex64)
+    ar, ai, br, bi = A.real, A.imag, B.real, B.imag            # float32, as the kernel computes
+    re, im = ar * br + ai * bi, ar * bi - ai * br
+    z = np.float32(0)
+    want_re = (((z + re[0]) + re[2]) + re[4]) + ((z + re[1]) + re[3])
+    want_im = (((z + im[0]) + im[2]) + im[4]) + ((z + im[1]) + im[3])
+    got = K.cmul_conj_sum(A, B, lanes=2, cols=2)
+    np.testing.assert_array_equal(got.real, want_re)
+    np.testing.assert_array_equal(got.imag, want_im)
+
+
+def test_reduction_lanes_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        K.product_kernels(np.dtype(np.float32), 3, 2)
+
+
+def test_default_reduction_block_is_256_threads():
+    assert K.REDUCE_LANES * K.REDUCE_COLS == 256 and K.REDUCE_LANES & (K.REDUCE_LANES - 1) == 0

@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .kernels import array_module, complex_dtype, device_view, real_dtype
+from .kernels import array_module, complex_dtype, launch, real_dtype
 
 #: Shared memory a block may use without an opt-in on every CUDA GPU since Kepler.
 SHARED_BYTES = 48 * 1024
@@ -257,8 +257,8 @@ class StockhamFFT:
         if rows > 0:
             twr, twi = self.twiddles(xp, n, real)
             kernel = fft_kernels(real)[0]
-            kernel[rows, max(N // 4, 1), stream, 2 * N * real.itemsize](
-                device_view(a2), device_view(twr), device_view(twi), device_view(out.view(real)), n)
+            launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
+                   a2, twr, twi, out.view(real), n)
         return out.reshape(*lead, N + 1)
 
     def irfft(self, A: Any, n: int, stream: Any = 0) -> Any:
@@ -277,6 +277,6 @@ class StockhamFFT:
         if rows > 0:
             twr, twi = self.twiddles(xp, n, real)
             kernel = fft_kernels(real)[1]
-            kernel[rows, max(N // 4, 1), stream, 2 * N * real.itemsize](
-                device_view(A2.view(real)), device_view(twr), device_view(twi), device_view(out), n)
+            launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
+                   A2.view(real), twr, twi, out, n)
         return out.reshape(*lead, n)

@@ -7,27 +7,31 @@ only constants (accumulator zeros) are typed by the kernel family built for that
 
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
 arrays) or CuPy arrays (on a GPU, read through the CUDA array interface without a copy), and
-allocate their output with the same array module. Reductions over the batch give one thread
-per output element, which loops over the batch in order -- or, where the output is too short
-to occupy the GPU, over one of a few fixed slices of the batch, the slices then added in
-order (``batch_slices``). No atomics either way: bit-for-bit repeatable.
+allocate their output with the same array module, and launch through ``launch.launch``
+(Numba's dispatcher once per argument kind, then a verified direct launch). A reduction over
+the batch is one launch: a block of ``REDUCE_LANES x REDUCE_COLS`` threads owns
+``REDUCE_COLS`` output elements; lane ``l`` adds rows ``l, l + REDUCE_LANES, ...`` in order,
+and the lanes' sums are then added by a fixed tree in shared memory. The order depends only on
+the batch size: no atomics, bit-for-bit repeatable.
 """
 from __future__ import annotations
 
 import functools
 from types import SimpleNamespace
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 import numba
 import numpy as np
 from numba import cuda
 
-#: Threads per block of the elementwise and reduction kernels.
+from .launch import device_view, launch  # noqa: F401  (device_view: fft.py and tests use it)
+
+#: Threads per block of the elementwise kernels.
 THREADS = 256
-#: A batch reduction aims for at least this many threads (see ``batch_slices``) ...
-REDUCE_THREADS = 32768
-#: ... but gives each thread at least this many rows of the batch.
-REDUCE_MIN_ROWS = 16
+#: A batch reduction's block: REDUCE_COLS output elements, each summed by REDUCE_LANES threads
+#: (a power of two, for the tree). 16 x 16 keeps a warp's loads on 16 adjacent complex bins.
+REDUCE_LANES = 16
+REDUCE_COLS = 16
 
 
 # -- array plumbing shared with fft.py ------------------------------------------
@@ -38,22 +42,6 @@ def array_module(a: Any) -> Any:
     import cupy
 
     return cupy
-
-
-def device_view(a: Any) -> Any:
-    """What a kernel is handed: host arrays as they are, GPU arrays as Numba device views.
-
-    ``sync=False``: by default Numba synchronises the exporting stream every time it wraps a
-    foreign array, which would stall the host at each launch. The launchers run on the stream
-    CuPy works on, so stream order already makes the data ready.
-    """
-    if isinstance(a, np.ndarray):
-        # The simulator copies host arguments as one block, as a real launch would; outputs
-        # are always allocated contiguous here, so only strided inputs are ever copied.
-        return a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-    if hasattr(a, "__cuda_array_interface__"):
-        return cuda.as_cuda_array(a, sync=False)
-    return a                                            # a scalar argument
 
 
 def blocks_for(total: int, threads: int = THREADS) -> int:
@@ -82,10 +70,22 @@ def _check(cond: bool, what: str, *arrays: Any) -> None:
 
 
 # -- kernels ---------------------------------------------------------------------
+def product_kernels(real: Any, lanes: int = REDUCE_LANES, cols: int = REDUCE_COLS) -> SimpleNamespace:
+    """The product kernels for one precision (``float32`` or ``float64`` real views).
+
+    ``lanes`` (a power of two) and ``cols`` shape the batch reductions' blocks; the defaults
+    are the GPU's, other values are for tests. One family per distinct value, however named.
+    """
+    return _product_kernels(np.dtype(real), int(lanes), int(cols))
+
+
 @functools.lru_cache(maxsize=None)
-def product_kernels(real: Any) -> SimpleNamespace:
-    """The product kernels for one precision (``float32`` or ``float64`` real views)."""
+def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
     ft = numba.float32 if np.dtype(real) == np.float32 else numba.float64
+    if lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"cuda backend: reduction lanes must be a power of two, got {lanes}")
+    LANES, COLS = int(lanes), int(cols)
+    NSHARED = LANES * COLS          # a plain constant: Numba needs one for a shared array's size
 
     @cuda.jit
     def cmul(A, B, out):
@@ -114,32 +114,39 @@ def product_kernels(real: Any) -> SimpleNamespace:
             out[row, f + 1] = ar * bi - ai * br
 
     @cuda.jit
-    def cmul_conj_sum(A, B, P, rows):
-        # P[c, f] = sum_{b in slice c} conj(A[b, f]) * B[b, f]; one thread per (c, f), rows in order
-        m = P.shape[1] // 2
-        t = cuda.grid(1)
-        if t < P.shape[0] * m:
-            c = t // m
-            f = 2 * (t - c * m)
-            re = ft(0)
-            im = ft(0)
-            for row in range(c * rows, min(c * rows + rows, A.shape[0])):
+    def cmul_conj_sum(A, B, out):
+        # out[f] = sum_b conj(A[b, f]) * B[b, f]. Block (REDUCE_COLS, REDUCE_LANES): thread
+        # (c, l) sums rows l, l + LANES, ... of bin blockIdx.x * COLS + c in order, then the
+        # lanes' sums are added by a fixed tree in shared memory. No atomics: repeatable.
+        sre = cuda.shared.array(NSHARED, dtype=ft)
+        sim = cuda.shared.array(NSHARED, dtype=ft)
+        m = out.shape[0] // 2
+        c = cuda.threadIdx.x
+        lane = cuda.threadIdx.y
+        col = cuda.blockIdx.x * COLS + c
+        re = ft(0)
+        im = ft(0)
+        if col < m:
+            f = 2 * col
+            for row in range(lane, A.shape[0], LANES):
                 ar, ai = A[row, f], A[row, f + 1]
                 br, bi = B[row, f], B[row, f + 1]
                 re += ar * br + ai * bi
                 im += ar * bi - ai * br
-            P[c, f] = re
-            P[c, f + 1] = im
-
-    @cuda.jit
-    def sum_slices(P, out):
-        # out[k] = sum_c P[c, k], c in order: the second pass of a sliced batch reduction
-        k = cuda.grid(1)
-        if k < out.shape[0]:
-            acc = ft(0)
-            for c in range(P.shape[0]):
-                acc += P[c, k]
-            out[k] = acc
+        k = lane * COLS + c
+        sre[k] = re
+        sim[k] = im
+        cuda.syncthreads()
+        h = LANES // 2
+        while h > 0:
+            if lane < h:
+                sre[k] = sre[k] + sre[k + h * COLS]
+                sim[k] = sim[k] + sim[k + h * COLS]
+            cuda.syncthreads()
+            h //= 2
+        if lane == 0 and col < m:
+            out[2 * col] = sre[c]
+            out[2 * col + 1] = sim[c]
 
     @cuda.jit
     def sign_flip(x, s, out):
@@ -194,30 +201,45 @@ def product_kernels(real: Any) -> SimpleNamespace:
             DX[b, j, f2 + 1] = im
 
     @cuda.jit
-    def bmm_freq_conj_x_sum(X, G, P, rows):
-        # P[c, i, j, f] = sum_{b in slice c} conj(X[b, j, f]) * G[b, i, f]; rows in order, no atomics
-        p, q, m = P.shape[1], P.shape[2], P.shape[3] // 2
-        t = cuda.grid(1)
-        if t < P.shape[0] * p * q * m:
-            f = t % m
-            u = t // m
-            j = u % q
-            u = u // q
-            i = u % p
-            c = u // p
-            f2 = 2 * f
-            re = ft(0)
-            im = ft(0)
-            for b in range(c * rows, min(c * rows + rows, X.shape[0])):
+    def bmm_freq_conj_x_sum(X, G, DW):
+        # DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]; one output element (i, j, f) per
+        # column of the block, rows over lanes and a fixed tree, as in cmul_conj_sum
+        sre = cuda.shared.array(NSHARED, dtype=ft)
+        sim = cuda.shared.array(NSHARED, dtype=ft)
+        p, q, m = DW.shape[0], DW.shape[1], DW.shape[2] // 2
+        c = cuda.threadIdx.x
+        lane = cuda.threadIdx.y
+        t = cuda.blockIdx.x * COLS + c
+        f = t % m
+        u = t // m
+        j = u % q
+        i = u // q
+        f2 = 2 * f
+        re = ft(0)
+        im = ft(0)
+        if t < p * q * m:
+            for b in range(lane, X.shape[0], LANES):
                 xr, xi = X[b, j, f2], X[b, j, f2 + 1]
                 gr, gi = G[b, i, f2], G[b, i, f2 + 1]
                 re += xr * gr + xi * gi
                 im += xr * gi - xi * gr
-            P[c, i, j, f2] = re
-            P[c, i, j, f2 + 1] = im
+        k = lane * COLS + c
+        sre[k] = re
+        sim[k] = im
+        cuda.syncthreads()
+        h = LANES // 2
+        while h > 0:
+            if lane < h:
+                sre[k] = sre[k] + sre[k + h * COLS]
+                sim[k] = sim[k] + sim[k + h * COLS]
+            cuda.syncthreads()
+            h //= 2
+        if lane == 0 and t < p * q * m:
+            DW[i, j, f2] = sre[c]
+            DW[i, j, f2 + 1] = sim[c]
 
     return SimpleNamespace(cmul=cmul, cmul_conj=cmul_conj, cmul_conj_sum=cmul_conj_sum,
-                           sum_slices=sum_slices, sign_flip=sign_flip, bmm_freq=bmm_freq,
+                           sign_flip=sign_flip, bmm_freq=bmm_freq,
                            bmm_freq_conj_w=bmm_freq_conj_w,
                            bmm_freq_conj_x_sum=bmm_freq_conj_x_sum)
 
@@ -229,8 +251,15 @@ def _batch2d(a: Any) -> Tuple[Any, bool]:
 
 
 def _launch(kernel: Any, total: int, stream: Any, *args: Any) -> None:
+    """One thread per element of ``total``, ``THREADS`` to a block."""
     if total > 0:
-        kernel[blocks_for(total), THREADS, stream](*[device_view(a) for a in args])
+        launch(kernel, (blocks_for(total), 1, 1), (THREADS, 1, 1), stream, 0, *args)
+
+
+def _launch_reduction(kernel: Any, width: int, stream: Any, lanes: int, cols: int, *args: Any) -> None:
+    """A batch reduction with ``width`` output elements: ``cols`` of them per block of ``cols x lanes``."""
+    if width > 0:
+        launch(kernel, ((width + cols - 1) // cols, 1, 1), (cols, lanes, 1), stream, 0, *args)
 
 
 def cmul(A: Any, B: Any, stream: Any = 0) -> Any:
@@ -257,27 +286,11 @@ def cmul_conj(A: Any, B: Any, stream: Any = 0) -> Any:
     return out[0] if squeeze else out
 
 
-def batch_slices(b: int, width: int, slices: Optional[int] = None) -> Tuple[int, int]:
-    """``(slices, rows)``: the batch of ``b`` rows cut into fixed slices of ``rows`` rows.
+def cmul_conj_sum(A: Any, B: Any, stream: Any = 0, lanes: int = REDUCE_LANES,
+                  cols: int = REDUCE_COLS) -> Any:
+    """``sum_b conj(A[b]) * B[b]`` for ``A``, ``B`` (b, m): one spectrum (m,), in one launch.
 
-    A reduction over the batch gives one thread per output element and slice. Where the
-    output alone has ``REDUCE_THREADS`` elements, one slice: a thread loops over the whole
-    batch. A short output (a small ``n``) would leave most of the GPU idle while a few
-    threads loop over a long batch, so the batch is cut into slices of at least
-    ``REDUCE_MIN_ROWS`` rows, summed separately, then in slice order. The cut depends only
-    on the shapes, so every run adds in the same order: still deterministic, no atomics.
-    """
-    if slices is None:
-        slices = 1 if width >= REDUCE_THREADS else min(-(-REDUCE_THREADS // width), b // REDUCE_MIN_ROWS)
-    slices = max(1, min(int(slices), b))
-    rows = -(-b // slices)
-    return -(-b // rows), rows
-
-
-def cmul_conj_sum(A: Any, B: Any, stream: Any = 0, slices: Optional[int] = None) -> Any:
-    """``sum_b conj(A[b]) * B[b]`` for ``A``, ``B`` (b, m): one spectrum (m,).
-
-    ``slices`` overrides ``batch_slices``' choice (for tests).
+    ``lanes`` and ``cols`` override the reduction's block shape (for tests).
     """
     A2, _ = _batch2d(A)
     B2, _ = _batch2d(B)
@@ -288,20 +301,9 @@ def cmul_conj_sum(A: Any, B: Any, stream: Any = 0, slices: Optional[int] = None)
     if b == 0:
         return xp.zeros(m, cd)
     real = real_dtype(cd)
-    ns, rows = batch_slices(b, m, slices)
-    kernels = product_kernels(real)
-    P = xp.empty((ns, 2 * m), real)
-    _launch(kernels.cmul_conj_sum, ns * m, stream, as_real_view(A2, cd), as_real_view(B2, cd), P, rows)
-    return _add_slices(kernels, P, stream).view(cd)
-
-
-def _add_slices(kernels: Any, P: Any, stream: Any) -> Any:
-    """``P.sum(axis=0)`` for partial sums (slices, ...), slice by slice in order."""
-    if P.shape[0] == 1:
-        return P[0]
-    out = array_module(P).empty(P.shape[1:], P.dtype)
-    width = out.size
-    _launch(kernels.sum_slices, width, stream, P.reshape(P.shape[0], width), out.reshape(width))
+    out = xp.empty(m, cd)
+    _launch_reduction(product_kernels(real, lanes, cols).cmul_conj_sum, m, stream, lanes, cols,
+                      as_real_view(A2, cd), as_real_view(B2, cd), out.view(real))
     return out
 
 
@@ -346,8 +348,9 @@ def bmm_freq_conj_w(W: Any, G: Any, stream: Any = 0) -> Any:
     return out
 
 
-def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0, slices: Optional[int] = None) -> Any:
-    """``DW[i, j, f] = sum_b conj(X[b, j, f]) G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m)."""
+def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0, lanes: int = REDUCE_LANES,
+                        cols: int = REDUCE_COLS) -> Any:
+    """``DW[i, j, f] = sum_b conj(X[b, j, f]) G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m), in one launch."""
     _check(X.ndim == 3 and G.ndim == 3 and X.shape[0] == G.shape[0] and X.shape[2] == G.shape[2],
            "bmm_freq_conj_x_sum expects X (b, q, m) and G (b, p, m)", X, G)
     cd = complex_dtype(X, G)
@@ -356,9 +359,7 @@ def bmm_freq_conj_x_sum(X: Any, G: Any, stream: Any = 0, slices: Optional[int] =
     if b == 0:
         return xp.zeros((p, q, m), cd)
     real = real_dtype(cd)
-    ns, rows = batch_slices(b, p * q * m, slices)
-    kernels = product_kernels(real)
-    P = xp.empty((ns, p, q, 2 * m), real)
-    _launch(kernels.bmm_freq_conj_x_sum, ns * p * q * m, stream,
-            as_real_view(X, cd), as_real_view(G, cd), P, rows)
-    return _add_slices(kernels, P, stream).view(cd)
+    out = xp.empty((p, q, m), cd)
+    _launch_reduction(product_kernels(real, lanes, cols).bmm_freq_conj_x_sum, p * q * m, stream, lanes, cols,
+                      as_real_view(X, cd), as_real_view(G, cd), out.view(real))
+    return out
