@@ -160,30 +160,6 @@ def test_cmul_conj_sum_is_deterministic(m):
 
 
 @needs_gpu
-def test_direct_launches_match_numbas_own(monkeypatch):
-    """launch.py's direct path (where it verified itself) gives bit-identical results."""
-    from minicirc.backends.cuda import launch as L
-
-    bk, rng = backend("own"), np.random.default_rng(7)
-    x = bk.asarray(rng.standard_normal((33, 256)).astype(np.float32))
-    s = bk.asarray(rng.choice([-1.0, 1.0], size=255).astype(np.float32))
-
-    def run():
-        U = bk.rfft(bk.sign_flip(x[:, :255], s), 256)
-        G = bk.cmul(U, U[0])
-        return [host(v) for v in (U, G, bk.cmul_conj(U[1], G), bk.cmul_conj_sum(U, G), bk.irfft(G, 256))]
-
-    first = run()
-    direct = [run() for _ in range(2)][-1]                   # launches after the first may be direct
-    monkeypatch.setattr(L, "ENABLED", False)
-    numba_path = run()
-    for d, w, f in zip(direct, numba_path, first):
-        np.testing.assert_array_equal(d, w)
-        np.testing.assert_array_equal(f, w)
-    print("launch status:", L.status())
-
-
-@needs_gpu
 def test_float32_kernels_compile_without_float64():
     """Typed constants: no float32 kernel may contain a double-precision PTX instruction."""
     import re

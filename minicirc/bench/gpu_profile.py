@@ -13,13 +13,10 @@ microseconds per call:
 ``host`` close to ``wall`` and ``event`` means the piece is host-bound. The pieces: each
 ``CudaBackend`` primitive (rfft and irfft with cuFFT and with the own FFT, cmul, cmul_conj,
 cmul_conj_sum, sign_flip, all_finite and the old isfinite().all()), a trivial Numba kernel
-launched (a) as the launchers did before (dispatcher on ``as_cuda_array(sync=False)`` views),
-(b) on CuPy arrays handed to the dispatcher directly, (c) through ``launch.launch`` (the
-verified direct path), (d) the same through ``launch.launch`` with the direct path off; the
-layer's forward and backward, separately and together, per FFT; the same step in torch.fft.
-Every measurement is guarded: a failure is reported in the table, never a crash. The status
-of the direct launch path (how many launches took it, and why not where it is off) is printed
-and saved too.
+launched (a) as the launchers once did (dispatcher on ``cuda.as_cuda_array(sync=False)``
+views), (b) as they do now (CuPy arrays handed to the dispatcher through ``launch.launch``);
+the layer's forward and backward, separately and together, per FFT; the same step in
+torch.fft. Every measurement is guarded: a failure is reported in the table, never a crash.
 """
 from __future__ import annotations
 
@@ -108,7 +105,6 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
     from .. import Circulant
     from ..backends.cuda import CudaBackend
     from ..backends.cuda import launch as L
-    from ..backends.cuda.kernels import device_view
 
     rng = np.random.default_rng(0)
     m = n // 2 + 1
@@ -141,24 +137,14 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
 
     def trivial(how: str) -> Callable[[], Callable[[], Any]]:
         def build() -> Callable[[], Any]:
+            from numba import cuda
+
             k = _trivial_kernel()
             x = cupy.arange(1024, dtype=cupy.float32)
             out = cupy.empty_like(x)
             if how == "a":
-                return lambda: k[4, 256, 0](device_view(x), device_view(out))
-            if how == "b":
-                return lambda: k[4, 256, 0](x, out)
-            if how == "c":
-                return lambda: L.launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
-
-            def off() -> None:
-                was = L.ENABLED
-                L.ENABLED = False
-                try:
-                    L.launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
-                finally:
-                    L.ENABLED = was
-            return off
+                return lambda: k[4, 256, 0](cuda.as_cuda_array(x, sync=False), cuda.as_cuda_array(out, sync=False))
+            return lambda: L.launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
         return build
 
     layers: Dict[str, Any] = {}
@@ -189,9 +175,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
         for name in ("rfft", "irfft"):
             out[f"prim {name} [{fft}]"] = prim(name, fft)
     out["trivial kernel (a) dispatcher on as_cuda_array views (old launchers)"] = trivial("a")
-    out["trivial kernel (b) dispatcher on CuPy arrays"] = trivial("b")
-    out["trivial kernel (c) launch.launch, direct path"] = trivial("c")
-    out["trivial kernel (d) launch.launch, direct path off"] = trivial("d")
+    out["trivial kernel (b) launch.launch: CuPy arrays to the dispatcher"] = trivial("b")
     for fft in ("cufft", "own"):
         for what in ("forward", "backward", "forward+backward"):
             out[f"layer {what} [{fft}]"] = step(fft, what)
@@ -207,7 +191,6 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     from ..backends.cuda import CudaBackend
-    from ..backends.cuda import launch as L
 
     CudaBackend()                                 # a clear RuntimeError without a GPU
     import cupy
@@ -259,11 +242,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             print(_line(row), flush=True)
         gc.collect()
         cupy.get_default_memory_pool().free_all_blocks()
-    try:
-        launch_status = L.status()
-    except Exception as e:
-        launch_status = {"error": f"{type(e).__name__}: {e}"}
-    return {"meta": meta, "launch_status": launch_status, "results": results}
+    return {"meta": meta, "results": results}
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -287,10 +266,6 @@ def table(report: Dict[str, Any]) -> str:
         else:
             lines.append(f"| {r['batch']} | {r['n']} | {r['piece']} | {_fmt(r['host_us'])} | {_fmt(r['wall_us'])} "
                          f"| {_fmt(r['event_us'])} | {r['calls']} |")
-    st = report.get("launch_status", {})
-    lines += ["", f"Direct launch path: {json.dumps({k: v for k, v in st.items() if k != 'off'})}"]
-    for k, v in (st.get("off") or {}).items():
-        lines.append(f"- off for {k}: {v}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ only constants (accumulator zeros) are typed by the kernel family built for that
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
 arrays) or CuPy arrays (on a GPU, read through the CUDA array interface without a copy), and
 allocate their output with the same array module, and launch through ``launch.launch``
-(Numba's dispatcher once per argument kind, then a verified direct launch). A reduction over
+(Numba's dispatcher, handed the CuPy arrays directly). A reduction over
 the batch is one launch: a block of ``REDUCE_LANES x REDUCE_COLS`` threads owns
 ``REDUCE_COLS`` output elements; lane ``l`` adds rows ``l, l + REDUCE_LANES, ...`` in order,
 and the lanes' sums are then added by a fixed tree in shared memory. The order depends only on
@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .launch import device_view, launch  # noqa: F401  (device_view: fft.py and tests use it)
+from .launch import launch
 
 #: Threads per block of the elementwise kernels.
 THREADS = 256
