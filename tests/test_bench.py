@@ -26,3 +26,11 @@ def test_epoch_benchmark_smoke(tmp_path):
                        "--train-limit", "512", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert {r["impl"] for r in rows} == {"minicirc-numpy", "pytorch"}
+
+
+def test_profile_train_smoke(capsys):
+    from minicirc.bench import profile_train
+
+    assert profile_train.main(["--steps", "3", "--top", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "ms per step" in out and out.count("\n| `") == 5
