@@ -16,8 +16,9 @@ import resource
 import shutil
 import signal
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -30,7 +31,7 @@ from .datasets import Batches, load_mnist
 from .layers import Dropout, Sequential
 from .layers.base import NonFiniteError
 from .losses import SoftmaxCrossEntropy
-from .models import architecture, build_mlp, dense_equivalent_params
+from .models import architecture, build_mlp, dense_equivalent_params, layer_table
 from .optim import SGD, Adam, constant_lr, cosine_lr
 from .recipes import RECIPES
 
@@ -286,7 +287,7 @@ class Trainer:
             "minicirc_version": __version__, "config": asdict(c), "arch": self.arch,
             "trainable_params": self.model.num_params(),
             "dense_equivalent_params": dense_equivalent_params(self.model),
-            "layers": _layer_rows(self.model), "epochs": self.history,
+            "layers": layer_table(self.model), "epochs": self.history,
             "final": {"test_error": last.get("test_error"), "val_error": last.get("val_error"),
                       "train_seconds": sum(r["seconds"] for r in self.history),
                       "seconds_per_epoch": (sum(r["seconds"] for r in self.history) / len(self.history)
@@ -305,12 +306,6 @@ class Trainer:
         return results
 
 
-def _layer_rows(model: Sequential) -> List[Dict[str, Any]]:
-    from .models import layer_table
-
-    return layer_table(model)
-
-
 def _progress(total: int, desc: str, enabled: Optional[bool]) -> Any:
     """A tqdm bar on a terminal (or when asked), nothing otherwise (logs stay clean)."""
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
@@ -321,8 +316,7 @@ def _progress(total: int, desc: str, enabled: Optional[bool]) -> Any:
 
 
 def _is_main_thread() -> bool:
-    import threading
-
+    # signal.signal may only be called from the main thread (a notebook's worker thread is not).
     return threading.current_thread() is threading.main_thread()
 
 

@@ -1,5 +1,4 @@
 """The command line, through a subprocess, as a user meets it."""
-import os
 import signal
 import subprocess
 import sys

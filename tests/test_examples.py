@@ -10,7 +10,6 @@ repository root, with nothing added to ``PYTHONPATH``.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -164,7 +164,6 @@ def test_float32_kernels_compile_without_float64():
     """Typed constants: no float32 kernel may contain a double-precision PTX instruction."""
     import re
 
-    from minicirc.backends.cuda import kernels as K
     from minicirc.backends.cuda.fft import fft_kernels
     from minicirc.backends.cuda.kernels import product_kernels
 

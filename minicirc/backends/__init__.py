@@ -5,7 +5,7 @@ only when asked for, so ``import minicirc`` needs neither a GPU nor CuPy.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Union
+from typing import Callable, Dict, Union
 
 from .base import Backend, array_module
 from .numpy_backend import NumpyBackend

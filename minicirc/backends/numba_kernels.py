@@ -19,7 +19,6 @@ their result does not depend on the number of threads and needs no atomics.
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, prange
 
 _PAR = dict(parallel=True, cache=True, nogil=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Tuple
 
-import numpy as np
 
 from .base import Layer
 
