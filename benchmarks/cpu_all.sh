@@ -26,3 +26,6 @@ python -m minicirc.bench.block --out "$OUT" | tee "$OUT/block_bench.log"
 for b in numpy numba; do
   python -m minicirc.bench.profile_train --backend "$b" --steps 200
 done | tee "$OUT/profile_train.md"
+# 5. Small widths, where the dense layer still wins: the crossover on its own plot.
+python -m minicirc.bench.layer --sizes 16,32,64,128,256,512 --batches 128 --dtypes float32 --threads 2 \
+  --out "$OUT/small" > "$OUT/small.log"

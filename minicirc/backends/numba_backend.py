@@ -42,6 +42,7 @@ except ImportError as e:  # pragma: no cover - numba is a dependency, but say so
 
 from . import numba_kernels as K
 from .base import Backend
+from .numpy_backend import NumpyBackend
 
 _REAL = (np.dtype(np.float32), np.dtype(np.float64))
 _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
@@ -69,6 +70,8 @@ class NumbaBackend(Backend):
             raise ValueError(f"NumbaBackend: workers must be >= 1, got {workers!r}")
         self.fft_parallel_min = int(fft_parallel_min)
         self.kernel_min = int(kernel_min)
+        #: Block products use the Numba kernel up to this many blocks per frequency (p q).
+        self.bmm_max_blocks = 64
         self.kernel_parallel_min = None if kernel_parallel_min is None else int(kernel_parallel_min)
 
     def __repr__(self) -> str:
@@ -146,34 +149,43 @@ class NumbaBackend(Backend):
         return bool(k(a.reshape(-1).view(uint), mask) != mask)
 
     # -- block-circulant products -------------------------------------------------
-    def _bmm(self, L: Any, R: Any, axes: tuple, parallel: Callable, serial: Callable) -> Optional[Callable]:
+    def _bmm(self, L: Any, R: Any, axes: tuple, parallel: Callable, serial: Callable,
+             blocks: int) -> Optional[Callable]:
         """The kernel for two complex 3-D arrays of one dtype with ``L.shape[axes[0]] ==
-        R.shape[axes[1]]`` and one frequency axis, or None for the NumPy expression."""
-        ok = ((self._big(L) or self._big(R)) and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
+        R.shape[axes[1]]`` and one frequency axis, or None for the reference's BLAS matmul.
+
+        ``blocks`` is p q, the size of each frequency's small matrix. The kernel loops over it
+        in compiled code, which beats a batched BLAS call only while the matrices are tiny:
+        measured at batch 128 float32 (docs/results/bench-cpu/block_bench.md), p q = 16
+        (n 1024, k 256) kernel 1.04 ms vs matmul 1.74, p q = 256 about equal, p q = 4096
+        (k 16) kernel 11.2 ms vs matmul 2.6."""
+        ok = (blocks <= self.bmm_max_blocks and (self._big(L) or self._big(R))
+              and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
               and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX
               and L.shape[2] == R.shape[2] and L.shape[axes[0]] == R.shape[axes[1]])
         return self._kernel(max(L.size, R.size), parallel, serial) if ok else None
 
     def bmm_freq(self, W: Any, X: Any) -> Any:
-        k = self._bmm(W, X, (1, 1), K.bmm_freq, K.bmm_freq_serial)
+        k = self._bmm(W, X, (1, 1), K.bmm_freq, K.bmm_freq_serial, W.shape[0] * W.shape[1])
         if k is None:
-            return np.einsum("ijf,bjf->bif", W, X)
+            return NumpyBackend.bmm_freq(self, W, X)
         Y = np.zeros((X.shape[0], W.shape[0], W.shape[2]), X.dtype)
         k(W, X, Y)
         return Y
 
     def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
-        k = self._bmm(W, G, (0, 1), K.bmm_freq_conj_w, K.bmm_freq_conj_w_serial)
+        k = self._bmm(W, G, (0, 1), K.bmm_freq_conj_w, K.bmm_freq_conj_w_serial, W.shape[0] * W.shape[1])
         if k is None:
-            return np.einsum("ijf,bif->bjf", np.conj(W), G)
+            return NumpyBackend.bmm_freq_conj_w(self, W, G)
         DX = np.zeros((G.shape[0], W.shape[1], W.shape[2]), G.dtype)
         k(W, G, DX)
         return DX
 
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
-        k = self._bmm(X, G, (0, 0), K.bmm_freq_conj_x_sum, K.bmm_freq_conj_x_sum_serial)
+        k = self._bmm(X, G, (0, 0), K.bmm_freq_conj_x_sum, K.bmm_freq_conj_x_sum_serial,
+                      X.shape[1] * G.shape[1])
         if k is None:
-            return np.einsum("bjf,bif->ijf", np.conj(X), G)
+            return NumpyBackend.bmm_freq_conj_x_sum(self, X, G)
         DW = np.zeros((G.shape[1], X.shape[1], X.shape[2]), G.dtype)
         k(X, G, DW)
         return DW

@@ -31,8 +31,11 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._cache = (None, x.shape)
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
-        scale = self.backend.asarray((keep / (1.0 - self.p)).astype(self.dtype))
+        # Built in the layer's dtype from the start: a bool mask divided by a Python float
+        # would make a float64 temporary (the profile's largest item, 18% of a step).
+        scale = (self.rng.random(x.shape, dtype=self.dtype) >= self.p).astype(self.dtype)
+        scale *= self.dtype.type(1.0 / (1.0 - self.p))
+        scale = self.backend.asarray(scale)
         self._cache = (scale, x.shape)
         return x * scale
 
