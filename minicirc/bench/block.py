@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import BlockCirculant, Circulant, Dense
 from ..backends import get_backend
+from . import int_list
 from .layer import _minicirc_step, _round_robin
 
 
@@ -50,7 +51,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--budget", type=float, default=2.0, help="seconds of timed calls per implementation")
     p.add_argument("--out", default=None, help="write the table (markdown and JSON) into this directory")
     a = p.parse_args(argv)
-    rows = run([int(s) for s in a.sizes.split(",")], [int(s) for s in a.blocks.split(",")], a.batch,
+    rows = run(int_list(a.sizes), int_list(a.blocks), a.batch,
                a.backends.split(","), a.budget)
     lines = [f"| n | layer / backend | trainable params | median ms (batch {a.batch}, float32) |",
              "| ---: | --- | ---: | ---: |"]

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from .. import Circulant, Dense, __version__
+from . import int_list
 
 IMPLS = ("circ-cufft", "circ-own", "circ-torch", "dense-cupy", "linear-torch")
 CIRCULANT = ("circ-cufft", "circ-own", "circ-torch")
@@ -282,15 +283,11 @@ def environment(cupy: Any, torch: Any) -> Dict[str, Any]:
 
 # -- command line -----------------------------------------------------------------------------
 
-def _ints(s: str) -> List[int]:
-    return [int(v) for v in s.split(",") if v]
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=_ints, default=None, help="layer widths n (default 1024,4096,16384,65536)")
-    p.add_argument("--batches", type=_ints, default=None, help="batch sizes (default 128,1024)")
+    p.add_argument("--sizes", type=int_list, default=None, help="layer widths n (default 1024,4096,16384,65536)")
+    p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 128,1024)")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"which to run (default all: {','.join(IMPLS)})")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     p.add_argument("--budget", type=float, default=None, help="seconds of timed calls per implementation "

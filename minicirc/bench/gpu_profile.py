@@ -33,10 +33,6 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 
-def _ints(s: str) -> List[int]:
-    return [int(v) for v in s.split(",") if v]
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu_profile",
                                 description=__doc__.split("\n\n")[0])

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from .. import Circulant, Dense, __version__
+from . import int_list
 from ..backends import get_backend
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
@@ -292,15 +293,11 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
 
 # -- command line -----------------------------------------------------------------------------
 
-def _ints(s: str) -> List[int]:
-    return [int(v) for v in s.split(",") if v]
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.layer", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=_ints, default=None, help="layer widths n (default 256,1024,4096,16384)")
-    p.add_argument("--batches", type=_ints, default=None, help="batch sizes (default 1,128)")
+    p.add_argument("--sizes", type=int_list, default=None, help="layer widths n (default 256,1024,4096,16384)")
+    p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 1,128)")
     p.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
     p.add_argument("--backends", default="numpy,numba", help="minicirc backends to time (default numpy,numba)")
     p.add_argument("--repeats", type=int, default=None, help="rounds of the round-robin (default 20)")
