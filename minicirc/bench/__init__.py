@@ -4,9 +4,23 @@ PyTorch is a benchmark-only extra (``pip install minicirc[bench]``); nothing in 
 imports it.
 """
 
-from typing import List
+import json
+import os
+from typing import Any, Dict, List
 
 
 def int_list(text: str) -> List[int]:
     """An argparse type for comma-separated integers: ``"256,1024"`` -> ``[256, 1024]``."""
     return [int(v) for v in text.split(",") if v]
+
+
+def write_report(out: str, stem: str, title: str, module: str, meta: Dict[str, Any], md: str,
+                 results: Any) -> None:
+    """Write ``<stem>.json`` (meta and results) and ``<stem>.md`` (title, the command that
+    reproduces it, the environment, the table) into ``out``."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{stem}.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
+        f.write(f"# {title}\n\n`python -m {module} {' '.join(meta['argv'])}`\n\n"
+                f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
 import platform
 import sys
 import time
@@ -37,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from .. import Circulant, Dense, __version__
-from . import int_list
+from . import int_list, write_report
 
 IMPLS = ("circ-cufft", "circ-own", "circ-torch", "dense-cupy", "linear-torch")
 CIRCULANT = ("circ-cufft", "circ-own", "circ-torch")
@@ -353,13 +351,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     print(md)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "gpu_bench.json"), "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1)
-        with open(os.path.join(args.out, "gpu_bench.md"), "w") as f:
-            f.write(f"# Circulant layer forward+backward on {env['device']}, float32, median ms per call\n\n"
-                    f"`python -m minicirc.bench.gpu {' '.join(meta['argv'])}`\n\n"
-                    f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+        write_report(args.out, "gpu_bench", f"Circulant layer forward+backward on {env['device']}, float32, "
+                     "median ms per call", "minicirc.bench.gpu", meta, md, results)
         print(f"wrote {args.out}/gpu_bench.{{md,json}}")
     return results
 

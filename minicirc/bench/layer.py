@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import os
 import platform
@@ -37,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from .. import Circulant, Dense, __version__
-from . import int_list
+from . import int_list, write_report
 from ..backends import get_backend
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
@@ -367,13 +366,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     print()
     print(md)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "layer_bench.json"), "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1)
-        with open(os.path.join(args.out, "layer_bench.md"), "w") as f:
-            f.write(f"# Circulant layer forward+backward, median ms per call\n\n"
-                    f"`python -m minicirc.bench.layer {' '.join(meta['argv'])}`\n\n"
-                    f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+        write_report(args.out, "layer_bench", "Circulant layer forward+backward, median ms per call",
+                     "minicirc.bench.layer", meta, md, results)
         plot(results, impls, os.path.join(args.out, "layer_bench.png"))
         print(f"\nwrote {args.out}/layer_bench.{{md,json,png}}")
     return results
