@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -231,47 +231,57 @@ class Trainer:
         c, model, loss, opt = self.config, self.model, self.loss, self.opt
         model.train()
         start = time.perf_counter()
-        total_loss, total_right, seen = 0.0, 0, 0
         bar = _progress(len(self.batches), f"epoch {self.epoch + 1}/{c.epochs}", self.progress)
+        meter = _EpochMeter(self.backend)
+        # On the host a read is free, so every step's loss is checked before its update, as a
+        # NaN must not reach the weights. On a GPU each read waits for the queued work: read
+        # once per epoch (or per progress-bar refresh), and the checkpoint on disk, from the
+        # end of the last good epoch, is what a NaN found then falls back to.
+        read_every = 1 if self.backend.on_host else (_BAR_EVERY if bar is not None else 0)
         for xb, yb in self.batches:
             opt.lr = self.schedule(c.lr, self.step, self.total_steps, c.warmup)
             try:
                 z = model.forward(xb)
-                value = float(loss.forward(z, yb))
-            except NonFiniteError:          # weights went non-finite: the loss would be too
-                value = math.nan
-            if not math.isfinite(value):
-                # Before the optimizer step, so the weights are not poisoned; the checkpoint on
-                # disk is the last good one, from the end of the previous epoch.
-                raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step "
-                                      f"{self.step + 1}; stopped. Last good checkpoint: "
-                                      f"{self.out / 'checkpoint.npz'} (epoch {self.epoch}). "
-                                      f"Try a smaller --lr.", 3)
+                value, right = loss.forward(z, yb), (z.argmax(axis=1) == yb).sum()
+            except NonFiniteError:          # a layer met NaN: the weights went non-finite
+                z, value, right = None, math.nan, 0
+            meter.add(self.step + 1, value, right, xb.shape[0])
+            if read_every == 1 or z is None:
+                self._read(meter)           # raises TrainingStopped on a non-finite loss
             model.backward(loss.backward())
             opt.step()
             self.step += 1
-            n = xb.shape[0]
-            seen += n
-            total_loss += value * n
-            total_right += int((z.argmax(axis=1) == yb).sum())
+            if read_every > 1 and self.step % read_every == 0:
+                self._read(meter)
             if bar is not None:
                 bar.update(1)
-                if self.step % 20 == 0:
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_right / seen:.4f}")
+                if self.step % _BAR_EVERY == 0:
+                    bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{1.0 - meter.error:.4f}")
             if self._stop_requested:
                 break
+        self._read(meter)                   # before any checkpoint: a NaN must not be saved
         if bar is not None:
             bar.close()
         if self._stop_requested:
             return None
         seconds = time.perf_counter() - start
-        record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": total_loss / seen,
-                  "train_error": 1.0 - total_right / seen, "seconds": seconds,
-                  "samples_per_second": seen / seconds, "lr_end": opt.lr, "rss_mb": _rss_mb(), "peak_rss_mb": _peak_rss_mb()}
+        record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": meter.loss,
+                  "train_error": meter.error, "seconds": seconds,
+                  "samples_per_second": meter.seen / seconds, "lr_end": opt.lr, "rss_mb": _rss_mb(),
+                  "peak_rss_mb": _peak_rss_mb()}
         if self.val_set is not None:
             record["val_error"] = evaluate(model, *self.val_set)["error"]
         record["test_error"] = evaluate(model, *self.test_set)["error"]
         return record
+
+    def _read(self, meter: "_EpochMeter") -> None:
+        """Bring the pending metrics back; stop the run at the first non-finite loss."""
+        bad = meter.read()
+        if bad is not None:
+            value, step = bad
+            raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step {step}; "
+                                  f"stopped. Last good checkpoint: {self.out / 'checkpoint.npz'} "
+                                  f"(epoch {self.epoch}). Try a smaller --lr.", 3)
 
     def _line(self, r: Dict[str, Any]) -> str:
         val = f"  val err {100 * r['val_error']:.2f}%" if "val_error" in r else ""
@@ -304,6 +314,51 @@ class Trainer:
             self.log(f"test error {100 * last['test_error']:.2f}% after {self.epoch} epochs "
                      f"({results['final']['train_seconds']:.0f} s of training); results in {self.out}")
         return results
+
+
+#: Steps between progress-bar refreshes (and, on a GPU with a bar, metric reads).
+_BAR_EVERY = 20
+
+
+class _EpochMeter:
+    """An epoch's loss and accuracy, kept on the backend's device until read.
+
+    ``add`` keeps each step's loss and count of right answers as they are (0-d device arrays
+    on a GPU: no synchronisation). ``read`` brings everything pending back in one transfer and
+    adds it to the totals; it returns ``(value, step)`` of the first step whose loss is NaN or
+    Inf (named exactly however late it is read), adding nothing from there on, else None.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self._pending: List[Any] = []               # (step, loss, right, batch size)
+        self.total_loss, self.total_right, self.seen = 0.0, 0, 0
+
+    def add(self, step: int, loss: Any, right: Any, n: int) -> None:
+        self._pending.append((step, loss, right, int(n)))
+
+    def read(self) -> Optional[Tuple[float, int]]:
+        if not self._pending:
+            return None
+        pending, self._pending = self._pending, []
+        xp = self.backend.xp
+        losses = self.backend.to_numpy(xp.stack([xp.asarray(p[1], dtype=xp.float64) for p in pending]))
+        rights = self.backend.to_numpy(xp.stack([xp.asarray(p[2], dtype=xp.int64) for p in pending]))
+        for (step, _, _, n), value, right in zip(pending, losses, rights):
+            if not math.isfinite(value):
+                return float(value), step
+            self.total_loss += float(value) * n
+            self.total_right += int(right)
+            self.seen += n
+        return None
+
+    @property
+    def loss(self) -> float:
+        return self.total_loss / max(self.seen, 1)
+
+    @property
+    def error(self) -> float:
+        return 1.0 - self.total_right / max(self.seen, 1)
 
 
 def _progress(total: int, desc: str, enabled: Optional[bool]) -> Any:

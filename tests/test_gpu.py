@@ -282,6 +282,21 @@ def test_circulant_backward_is_deterministic():
     np.testing.assert_array_equal(host(layer.grads["r"]), first)
 
 
+@needs_gpu
+def test_finite_checks_are_opt_in_on_the_gpu():
+    from minicirc.backends.cuda import CudaBackend
+    from minicirc.layers.base import NonFiniteError
+
+    x = np.ones((2, 8), np.float32)
+    x[0, 1] = np.inf
+    quiet = backend("cufft")
+    assert not quiet.check_finite and not quiet.on_host
+    assert not np.isfinite(host(Circulant(8, rng=0, backend=quiet).forward(quiet.asarray(x)))[0]).any()
+    eager = CudaBackend(check_finite=True)
+    with pytest.raises(NonFiniteError, match="input contains NaN or Inf"):
+        Circulant(8, rng=0, backend=eager).forward(eager.asarray(x))
+
+
 # -- without a GPU (these run everywhere) -------------------------------------------
 @pytest.mark.skipif(NO_GPU is None, reason="a real GPU is present")
 @pytest.mark.parametrize("name", ["cuda", "cuda-ownfft"])

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from minicirc.backends import NumpyBackend
 from minicirc.checkpoint import read_checkpoint
 from minicirc.train import TrainConfig, Trainer, TrainingStopped, train
 
@@ -92,6 +93,77 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert "non-finite loss" in str(info.value) and "epoch 2 at step 16" in str(info.value)
     meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["epoch"] == 1 and all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
+
+
+class DeviceLike(NumpyBackend):
+    """The NumPy backend posing as a GPU one: reads counted, no per-layer finite checks."""
+
+    on_host, check_finite = False, False
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    def to_numpy(self, a):
+        self.reads += 1
+        return super().to_numpy(a)
+
+
+def device_like_trainer(tmp_path, **cfg):
+    trainer = Trainer(TrainConfig(out=str(tmp_path), hidden=64, **SMALL, **cfg), log=quiet, progress=False)
+    trainer.backend = bk = DeviceLike()
+    for layer in trainer.model.layers:
+        layer.backend = bk
+    return trainer, bk
+
+
+def test_on_a_device_backend_metrics_come_back_once_per_epoch(tmp_path):
+    trainer, bk = device_like_trainer(tmp_path / "device", epochs=2)
+    history = trainer.run()["epochs"]
+    assert bk.reads == 2 * 2                       # per epoch: the losses and the right answers
+    host = train(TrainConfig(out=str(tmp_path / "host"), epochs=2, hidden=64, **SMALL), log=quiet,
+                 progress=False)["epochs"]
+    for a, b in zip(history, host):                # the same sums, read later
+        assert (a["train_loss"], a["train_error"], a["test_error"]) == (b["train_loss"], b["train_error"],
+                                                                      b["test_error"])
+
+
+def test_on_a_device_backend_a_nan_is_found_at_epoch_end_and_named(tmp_path):
+    trainer, _ = device_like_trainer(tmp_path, epochs=3)
+    step = trainer.opt.step
+
+    def poisoned():
+        step()
+        if trainer.step == 14:
+            trainer.model.layers[0].params["r"][0] = np.inf
+
+    trainer.opt.step = poisoned
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 3
+    assert "non-finite loss" in str(info.value) and "epoch 2 at step 16" in str(info.value)
+    assert trainer.step == 20                      # it ran on to the epoch's end: no read before
+    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["epoch"] == 1 and all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
+
+
+def test_on_a_device_backend_ctrl_c_never_saves_a_nan(tmp_path):
+    trainer, _ = device_like_trainer(tmp_path, epochs=2)
+    step = trainer.opt.step
+
+    def poisoned_then_interrupted():
+        step()
+        if trainer.step == 12:
+            trainer.model.layers[0].params["r"][0] = np.nan
+        if trainer.step == 15:
+            trainer._on_sigint(2, None)
+
+    trainer.opt.step = poisoned_then_interrupted
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 3 and "epoch 2 at step 14" in str(info.value)
+    meta, _ = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["epoch"] == 1 and meta["step"] == 10
 
 
 def test_recipes_fill_unset_options():

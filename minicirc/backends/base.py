@@ -22,6 +22,15 @@ class Backend:
     name: str = "abstract"
     #: The array namespace (``numpy`` or ``cupy``) for elementwise work and matmul.
     xp: Any = np
+    #: Arrays live in host memory, so reading a value back (``float(loss)``) costs nothing.
+    #: False on a GPU, where each read waits for all queued work: the trainer then reads its
+    #: metrics back once per epoch instead of once per step.
+    on_host: bool = True
+    #: Layers check every input for NaN/Inf (``all_finite``) on each forward and raise a
+    #: ``NonFiniteError`` naming the layer. Free on the host; on a GPU each check is a host
+    #: synchronisation per layer, so there it is off unless asked for (``CudaBackend(check_finite=True)``)
+    #: and a non-finite value is caught where it ends up, in the loss.
+    check_finite: bool = True
 
     # -- arrays -------------------------------------------------------------
     def asarray(self, a: Any, dtype: Any = None) -> Any:

@@ -121,7 +121,9 @@ class Layer:
             if x.shape[0] == 0:
                 raise ValueError(f"{self!r}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
             raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
-        if not bk.all_finite(x):
+        # A backend property, not a branch on which backend: where the check costs a device
+        # synchronisation (a GPU), the backend turns it off and the loss check catches NaN.
+        if bk.check_finite and not bk.all_finite(x):
             raise NonFiniteError(f"{self!r}: {what} contains NaN or Inf")
         # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
         return x.astype(self.dtype, copy=False)

@@ -10,6 +10,7 @@ import pytest
 from minicirc import Circulant, Dense
 from minicirc.backends import NumpyBackend
 from minicirc.backends.cuda import CudaBackend
+from minicirc.layers.base import NonFiniteError
 
 pytestmark = pytest.mark.cudasim
 
@@ -90,6 +91,21 @@ def test_all_finite_catches_every_nan_and_inf(rng, dtype):
     assert not bk.all_finite(y)
     big = np.full(4, np.finfo(dtype).max, dtype)       # finite; a float64 sum of float64s overflows
     assert bk.all_finite(big)
+
+
+def test_layers_skip_the_finite_check_unless_asked(rng):
+    # On a GPU each check waits for the device, so by default a NaN passes through to the
+    # loss (where the trainer catches it); check_finite=True restores the CPU's eager check.
+    x = rng.standard_normal((2, 16))
+    x[1, 3] = np.nan
+    quiet = CudaBackend.simulated("own")
+    assert (quiet.on_host, quiet.check_finite) == (False, False)
+    y = Circulant(16, rng=0, backend=quiet).forward(x)
+    assert np.isnan(y[1]).all() and np.isfinite(y[0]).all()
+    eager = CudaBackend.simulated("own", check_finite=True)
+    assert eager.check_finite and "check_finite=True" in repr(eager)
+    with pytest.raises(NonFiniteError, match=r"Circulant\(16, 16\): input contains NaN or Inf"):
+        Circulant(16, rng=0, backend=eager).forward(x)
 
 
 def test_a_layer_copy_shares_the_backend(rng):

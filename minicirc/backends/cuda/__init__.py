@@ -54,18 +54,24 @@ class CudaBackend(Backend):
 
     ``fft="cufft"``: ``cupy.fft.rfft/irfft`` for any ``n``. ``fft="own"``: the Stockham kernel,
     which raises ``ValueError`` for an ``n`` that is not a power of two or is past its limit.
+
+    ``check_finite=True`` makes every layer check its input for NaN/Inf on each forward, as
+    on the CPU; each check waits for the GPU, so it is for debugging. By default nothing in
+    a forward or backward reads back from the GPU and a NaN shows in the loss, which the
+    trainer checks (with the step it first appeared) when it reads its metrics each epoch.
     """
 
     name = "cuda"
+    on_host = False
 
-    def __init__(self, fft: str = "cufft") -> None:
+    def __init__(self, fft: str = "cufft", *, check_finite: bool = False) -> None:
         if fft not in FFTS:
             raise ValueError(f"CudaBackend: fft must be one of {FFTS}, got {fft!r}")
         cupy, cuda = _load()
-        self._setup(cupy, cuda, fft)
+        self._setup(cupy, cuda, fft, check_finite)
 
     @classmethod
-    def simulated(cls, fft: str = "own") -> "CudaBackend":
+    def simulated(cls, fft: str = "own", *, check_finite: bool = False) -> "CudaBackend":
         """This backend on host NumPy arrays, for tests under Numba's CUDA simulator only.
 
         The kernels and launchers are the GPU ones; ``fft="cufft"`` stands in ``numpy.fft``
@@ -81,14 +87,15 @@ class CudaBackend(Backend):
         from numba import cuda
 
         self = cls.__new__(cls)
-        self._setup(np, cuda, fft)
+        self._setup(np, cuda, fft, check_finite)
         return self
 
-    def _setup(self, xp: Any, cuda: Any, fft: str) -> None:
+    def _setup(self, xp: Any, cuda: Any, fft: str, check_finite: bool) -> None:
         from . import kernels
         from .fft import StockhamFFT
 
         self.xp, self._cuda, self.fft = xp, cuda, fft
+        self.check_finite = bool(check_finite)
         # The registry name that rebuilds this backend (get_backend), also what checkpoints record.
         self.name = "cuda" if fft == "cufft" else "cuda-ownfft"
         self._k = kernels
@@ -183,11 +190,17 @@ class CudaBackend(Backend):
     def __deepcopy__(self, memo: Dict[int, Any]) -> "CudaBackend":
         return self
 
-    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
-        return CudaBackend, (self.fft,)
+    def __reduce__(self) -> Tuple[Any, Tuple[str, bool]]:
+        return _rebuild, (self.fft, self.check_finite)
 
     def __repr__(self) -> str:
-        return f"<minicirc backend {self.name!r} (fft={self.fft!r})>"
+        extra = ", check_finite=True" if self.check_finite else ""
+        return f"<minicirc backend {self.name!r} (fft={self.fft!r}{extra})>"
+
+
+def _rebuild(fft: str, check_finite: bool) -> "CudaBackend":
+    return CudaBackend(fft, check_finite=check_finite)
+
 
 
 __all__ = ["CudaBackend", "FFTS"]
