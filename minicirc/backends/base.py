@@ -70,6 +70,15 @@ class Backend:
         """``sum_b conj(A[b]) * B[b]``: two batches (b, m) reduced to one spectrum (m,)."""
         raise NotImplementedError
 
+    def cmul_conj_and_sum(self, R: Any, U: Any, G: Any) -> Any:
+        """``(conj(R) * G, sum_b conj(U[b]) * G[b])`` for ``R`` (m,), ``U``, ``G`` (b, m).
+
+        The circulant backward's two products, eqs. (C3) and (C2); both read ``G``. This
+        default is the two primitives above; a backend where each pass over memory or each
+        launch counts (the GPU) does both in one.
+        """
+        return self.cmul_conj(R, G), self.cmul_conj_sum(U, G)
+
     def sign_flip(self, x: Any, s: Any) -> Any:
         """``s * x`` with ``x`` (b, d) and ``s`` (d,): the diagonal ``D`` applied to a batch."""
         return x * s

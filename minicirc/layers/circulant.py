@@ -73,8 +73,10 @@ class Circulant(Layer):
         dy = self._check_dy(dy, (U.shape[0], self.d_out))
         bk, n = self.backend, self.n
         G = bk.rfft(dy, n)                                                # pad_n is crop's adjoint
-        self.grads["r"] = bk.irfft(bk.cmul_conj_sum(U, G), n)            # eq. (C2)
-        du = bk.irfft(bk.cmul_conj(R, G), n)                              # eq. (C3)
+        # Both products read G: one pass gives conj(R) G and sum_batch conj(U) G.
+        RG, UG = bk.cmul_conj_and_sum(R, U, G)
+        self.grads["r"] = bk.irfft(UG, n)                                 # eq. (C2)
+        du = bk.irfft(RG, n)                                              # eq. (C3)
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)
         return bk.sign_flip(du[:, : self.d_in], self.signs[: self.d_in])  # eq. (C4)

@@ -38,6 +38,21 @@ def test_cmul_family(rng, dtype, n, b):
 
 
 @pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("n", [7, 10])
+@pytest.mark.parametrize("b", [1, 3])
+@pytest.mark.parametrize("lanes, cols", [(16, 16), (2, 2), (4, 3)])
+def test_cmul_conj_and_sum_is_the_two_products_in_one(rng, dtype, n, b, lanes, cols):
+    m = n // 2 + 1
+    R, U, G = spectra(rng, m, dtype), spectra(rng, (b, m), dtype), spectra(rng, (b, m), dtype)
+    RG, UG = K.cmul_conj_and_sum(R, U, G, lanes=lanes, cols=cols)
+    same(RG, REF.cmul_conj(R, G), dtype)
+    same(UG, REF.cmul_conj_sum(U, G), dtype)
+    # the same blocks and order of addition as cmul_conj_sum: bit for bit, and so is RG
+    np.testing.assert_array_equal(UG, K.cmul_conj_sum(U, G, lanes=lanes, cols=cols))
+    np.testing.assert_array_equal(RG, K.cmul_conj(R, G))
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
 def test_cmul_family_on_single_spectra(rng, dtype):
     A, B = spectra(rng, 6, dtype), spectra(rng, 6, dtype)
     same(K.cmul(A, B), A * B, dtype)
@@ -75,6 +90,8 @@ def test_mixed_precision_promotes_like_numpy(rng):
     (K.cmul, [(2, 4), (5,)]),
     (K.cmul_conj, [(4,), (2, 5)]),
     (K.cmul_conj_sum, [(2, 4), (3, 4)]),
+    (K.cmul_conj_and_sum, [(4,), (2, 4), (3, 4)]),
+    (K.cmul_conj_and_sum, [(5,), (2, 4), (2, 4)]),
     (K.bmm_freq, [(3, 2, 4), (1, 3, 4)]),
     (K.bmm_freq_conj_w, [(3, 2, 4), (1, 2, 4)]),
     (K.bmm_freq_conj_x_sum, [(2, 2, 4), (3, 3, 4)]),

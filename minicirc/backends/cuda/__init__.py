@@ -173,6 +173,9 @@ class CudaBackend(Backend):
     def cmul_conj_sum(self, A: Any, B: Any) -> Any:
         return self._k.cmul_conj_sum(A, B, self._stream())
 
+    def cmul_conj_and_sum(self, R: Any, U: Any, G: Any) -> Tuple[Any, Any]:
+        return self._k.cmul_conj_and_sum(R, U, G, self._stream())
+
     def sign_flip(self, x: Any, s: Any) -> Any:
         return self._k.sign_flip(x, s, self._stream())
 

@@ -8,7 +8,8 @@ only constants (accumulator zeros) are typed by the kernel family built for that
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
 arrays) or CuPy arrays (on a GPU, read through the CUDA array interface without a copy), and
 allocate their output with the same array module, and launch through ``launch.launch``
-(Numba's dispatcher, handed the CuPy arrays directly). A reduction over
+(Numba's dispatcher for the first call of each kind, then ``cuda.core`` directly with the
+parameters Numba was seen to pass). A reduction over
 the batch is one launch: a block of ``REDUCE_LANES x REDUCE_COLS`` threads owns
 ``REDUCE_COLS`` output elements; lane ``l`` adds rows ``l, l + REDUCE_LANES, ...`` in order,
 and the lanes' sums are then added by a fixed tree in shared memory. The order depends only on
@@ -87,6 +88,23 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
     LANES, COLS = int(lanes), int(cols)
     NSHARED = LANES * COLS          # a plain constant: Numba needs one for a shared array's size
 
+    @cuda.jit(device=True)
+    def lanes_sum(sre, sim, re, im, c, lane):
+        # Every thread of the block calls this (it has barriers): lane ``lane`` of column ``c``
+        # puts its partial sum (re, im) in shared memory, then a fixed tree adds the lanes'
+        # sums into row 0, sre[c] and sim[c]. The order depends only on LANES: repeatable.
+        k = lane * COLS + c
+        sre[k] = re
+        sim[k] = im
+        cuda.syncthreads()
+        h = LANES // 2
+        while h > 0:
+            if lane < h:
+                sre[k] = sre[k] + sre[k + h * COLS]
+                sim[k] = sim[k] + sim[k + h * COLS]
+            cuda.syncthreads()
+            h //= 2
+
     @cuda.jit
     def cmul(A, B, out):
         # out[b, f] = A[b, f] * B[f]
@@ -133,20 +151,38 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
                 br, bi = B[row, f], B[row, f + 1]
                 re += ar * br + ai * bi
                 im += ar * bi - ai * br
-        k = lane * COLS + c
-        sre[k] = re
-        sim[k] = im
-        cuda.syncthreads()
-        h = LANES // 2
-        while h > 0:
-            if lane < h:
-                sre[k] = sre[k] + sre[k + h * COLS]
-                sim[k] = sim[k] + sim[k + h * COLS]
-            cuda.syncthreads()
-            h //= 2
+        lanes_sum(sre, sim, re, im, c, lane)
         if lane == 0 and col < m:
             out[2 * col] = sre[c]
             out[2 * col + 1] = sim[c]
+
+    @cuda.jit
+    def cmul_conj_and_sum(R, U, G, RG, UG):
+        # RG[b, f] = conj(R[f]) * G[b, f] and UG[f] = sum_b conj(U[b, f]) * G[b, f]: the two
+        # products of the circulant backward, eqs. (C3) and (C2), in one pass over G. Blocks
+        # and the order of the sum are cmul_conj_sum's, so UG is bit-for-bit the same.
+        sre = cuda.shared.array(NSHARED, dtype=ft)
+        sim = cuda.shared.array(NSHARED, dtype=ft)
+        m = UG.shape[0] // 2
+        c = cuda.threadIdx.x
+        lane = cuda.threadIdx.y
+        col = cuda.blockIdx.x * COLS + c
+        re = ft(0)
+        im = ft(0)
+        if col < m:
+            f = 2 * col
+            rr, ri = R[f], R[f + 1]
+            for row in range(lane, G.shape[0], LANES):
+                gr, gi = G[row, f], G[row, f + 1]
+                ur, ui = U[row, f], U[row, f + 1]
+                RG[row, f] = rr * gr + ri * gi
+                RG[row, f + 1] = rr * gi - ri * gr
+                re += ur * gr + ui * gi
+                im += ur * gi - ui * gr
+        lanes_sum(sre, sim, re, im, c, lane)
+        if lane == 0 and col < m:
+            UG[2 * col] = sre[c]
+            UG[2 * col + 1] = sim[c]
 
     @cuda.jit
     def sign_flip(x, s, out):
@@ -223,23 +259,13 @@ def _product_kernels(real: np.dtype, lanes: int, cols: int) -> SimpleNamespace:
                 gr, gi = G[b, i, f2], G[b, i, f2 + 1]
                 re += xr * gr + xi * gi
                 im += xr * gi - xi * gr
-        k = lane * COLS + c
-        sre[k] = re
-        sim[k] = im
-        cuda.syncthreads()
-        h = LANES // 2
-        while h > 0:
-            if lane < h:
-                sre[k] = sre[k] + sre[k + h * COLS]
-                sim[k] = sim[k] + sim[k + h * COLS]
-            cuda.syncthreads()
-            h //= 2
+        lanes_sum(sre, sim, re, im, c, lane)
         if lane == 0 and t < p * q * m:
             DW[i, j, f2] = sre[c]
             DW[i, j, f2 + 1] = sim[c]
 
     return SimpleNamespace(cmul=cmul, cmul_conj=cmul_conj, cmul_conj_sum=cmul_conj_sum,
-                           sign_flip=sign_flip, bmm_freq=bmm_freq,
+                           cmul_conj_and_sum=cmul_conj_and_sum, sign_flip=sign_flip, bmm_freq=bmm_freq,
                            bmm_freq_conj_w=bmm_freq_conj_w,
                            bmm_freq_conj_x_sum=bmm_freq_conj_x_sum)
 
@@ -305,6 +331,27 @@ def cmul_conj_sum(A: Any, B: Any, stream: Any = 0, lanes: int = REDUCE_LANES,
     _launch_reduction(product_kernels(real, lanes, cols).cmul_conj_sum, m, stream, lanes, cols,
                       as_real_view(A2, cd), as_real_view(B2, cd), out.view(real))
     return out
+
+
+def cmul_conj_and_sum(R: Any, U: Any, G: Any, stream: Any = 0, lanes: int = REDUCE_LANES,
+                      cols: int = REDUCE_COLS) -> Tuple[Any, Any]:
+    """``(conj(R) * G, sum_b conj(U[b]) * G[b])`` for ``R`` (m,), ``U`` and ``G`` (b, m), in one launch."""
+    U2, _ = _batch2d(U)
+    G2, squeeze = _batch2d(G)
+    _check(R.ndim == 1 and U2.ndim == 2 and U2.shape == G2.shape and G2.shape[1] == R.shape[0],
+           "cmul_conj_and_sum expects R (m,), U and G of one shape (b, m)", R, U, G)
+    cd = complex_dtype(R, U, G)
+    xp = array_module(G)
+    b, m = G2.shape
+    RG = xp.empty((b, m), cd)
+    if b == 0:
+        return RG, xp.zeros(m, cd)
+    real = real_dtype(cd)
+    UG = xp.empty(m, cd)
+    _launch_reduction(product_kernels(real, lanes, cols).cmul_conj_and_sum, m, stream, lanes, cols,
+                      as_real_view(R, cd), as_real_view(U2, cd), as_real_view(G2, cd),
+                      RG.view(real), UG.view(real))
+    return (RG[0] if squeeze else RG), UG
 
 
 def sign_flip(x: Any, s: Any, stream: Any = 0) -> Any:
