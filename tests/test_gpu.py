@@ -132,6 +132,9 @@ def test_product_primitives(n, dtype, b):
                             ("cmul_conj_sum", bk.cmul_conj_sum(dA, dB), REF.cmul_conj_sum(A, B))]:
         assert got.dtype == CDT[dtype], name
         close(got, want, dtype, name)
+    RG, AG = bk.cmul_conj_and_sum(dR, dA, dB)
+    close(RG, REF.cmul_conj(R, B), dtype, "cmul_conj_and_sum: conj(R) G")
+    np.testing.assert_array_equal(host(AG), host(bk.cmul_conj_sum(dA, dB)))
     p, q = 3, 2
     W, X, G = spectra(rng, (p, q, m), dtype), spectra(rng, (b, q, m), dtype), spectra(rng, (b, p, m), dtype)
     dW, dX, dG = bk.asarray(W), bk.asarray(X), bk.asarray(G)
@@ -155,6 +158,7 @@ def test_cmul_conj_sum_is_deterministic(m):
     close(first, REF.cmul_conj_sum(host(A), host(B)), np.float32, "cmul_conj_sum, batch 1024")
     for _ in range(3):
         np.testing.assert_array_equal(host(bk.cmul_conj_sum(A, B)), first)
+        np.testing.assert_array_equal(host(bk.cmul_conj_and_sum(A[0], A, B)[1]), first)
     X, G = bk.asarray(spectra(rng, (512, 2, 65), np.float32)), bk.asarray(spectra(rng, (512, 3, 65), np.float32))
     np.testing.assert_array_equal(host(bk.bmm_freq_conj_x_sum(X, G)), host(bk.bmm_freq_conj_x_sum(X, G)))
 
@@ -280,6 +284,25 @@ def test_circulant_backward_is_deterministic():
     layer.forward(x)
     layer.backward(dy)
     np.testing.assert_array_equal(host(layer.grads["r"]), first)
+
+
+@needs_gpu
+def test_kernels_launch_directly_after_the_first_call():
+    # launch.py verifies its flattened parameters against Numba's on each kind's first call;
+    # here every kind the layer uses must have passed that check and launched directly since.
+    from minicirc.backends.cuda import launch as L
+
+    bk, rng = backend("cufft"), np.random.default_rng(5)
+    layer = Circulant(300, 200, rng=1, backend=bk)
+    x, dy = bk.asarray(rng.standard_normal((8, 300)).astype(np.float32)), bk.asarray(np.ones((8, 200), np.float32))
+    for _ in range(3):
+        layer.forward(x)
+        layer.backward(dy)
+    rows = [r for r in L.report() if r["kernel"] in ("sign_flip", "cmul", "cmul_conj_and_sum")]
+    assert {r["kernel"] for r in rows} == {"sign_flip", "cmul", "cmul_conj_and_sum"}
+    for r in rows:
+        assert r["fallback"] is None, r
+    assert all(r["direct_launches"] >= 2 for r in rows if r["kind"][0][2] or r["kernel"] != "sign_flip"), rows
 
 
 @needs_gpu

@@ -12,11 +12,13 @@ microseconds per call:
 
 ``host`` close to ``wall`` and ``event`` means the piece is host-bound. The pieces: each
 ``CudaBackend`` primitive (rfft and irfft with cuFFT and with the own FFT, cmul, cmul_conj,
-cmul_conj_sum, sign_flip, all_finite and the old isfinite().all()), a trivial Numba kernel
-launched (a) as the launchers once did (dispatcher on ``cuda.as_cuda_array(sync=False)``
-views), (b) as they do now (CuPy arrays handed to the dispatcher through ``launch.launch``);
-the layer's forward and backward, separately and together, per FFT; the same step in
-torch.fft. Every measurement is guarded: a failure is reported in the table, never a crash.
+cmul_conj_sum, the fused cmul_conj_and_sum, sign_flip, all_finite and the old
+isfinite().all()), a trivial Numba kernel launched (a) on ``cuda.as_cuda_array(sync=False)``
+views, (b) on the CuPy arrays through Numba's dispatcher, (c) through ``launch.launch`` (the
+dispatcher once, then ``cuda.core.launch`` directly); the layer's forward and backward,
+separately and together, per FFT; the same step in torch.fft. At the end, ``launch.report()``:
+per kernel and kind of arguments, the direct launches taken or why not. Every measurement is
+guarded: a failure is reported in the table, never a crash.
 """
 from __future__ import annotations
 
@@ -124,6 +126,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
             calls = {"rfft": lambda: b.rfft(x, n), "irfft": lambda: b.irfft(A, n),
                      "cmul": lambda: b.cmul(A, R), "cmul_conj": lambda: b.cmul_conj(R, B),
                      "cmul_conj_sum": lambda: b.cmul_conj_sum(A, B),
+                     "cmul_conj_and_sum": lambda: b.cmul_conj_and_sum(R, A, B),
                      "sign_flip": lambda: b.sign_flip(x, s), "sign_flip (cropped view)":
                          lambda: b.sign_flip(x[:, : n - 1], s[: n - 1]),
                      "all_finite": lambda: b.all_finite(x),
@@ -140,6 +143,8 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
             out = cupy.empty_like(x)
             if how == "a":
                 return lambda: k[4, 256, 0](cuda.as_cuda_array(x, sync=False), cuda.as_cuda_array(out, sync=False))
+            if how == "b":
+                return lambda: k[4, 256, 0](x, out)
             return lambda: L.launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
         return build
 
@@ -165,13 +170,14 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
 
     out: Dict[str, Callable[[], Callable[[], Any]]] = {}
     for name in ("all_finite", "isfinite().all() (old all_finite)", "sign_flip", "sign_flip (cropped view)",
-                 "cmul", "cmul_conj", "cmul_conj_sum"):
+                 "cmul", "cmul_conj", "cmul_conj_sum", "cmul_conj_and_sum"):
         out[f"prim {name}"] = prim(name)
     for fft in ("cufft", "own"):
         for name in ("rfft", "irfft"):
             out[f"prim {name} [{fft}]"] = prim(name, fft)
-    out["trivial kernel (a) dispatcher on as_cuda_array views (old launchers)"] = trivial("a")
-    out["trivial kernel (b) launch.launch: CuPy arrays to the dispatcher"] = trivial("b")
+    out["trivial kernel (a) dispatcher on as_cuda_array views"] = trivial("a")
+    out["trivial kernel (b) dispatcher on CuPy arrays"] = trivial("b")
+    out["trivial kernel (c) launch.launch: dispatcher once, then cuda.core directly"] = trivial("c")
     for fft in ("cufft", "own"):
         for what in ("forward", "backward", "forward+backward"):
             out[f"layer {what} [{fft}]"] = step(fft, what)
@@ -238,7 +244,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             print(_line(row), flush=True)
         gc.collect()
         cupy.get_default_memory_pool().free_all_blocks()
-    return {"meta": meta, "results": results}
+    from ..backends.cuda import launch as L
+
+    launches = [{**r, "kind": str(r["kind"])} for r in L.report()]
+    for r in launches:
+        print(f"  launch {r['kernel']} {r['kind']}: {r['direct_launches']} direct"
+              + (f", dispatcher because {r['fallback']}" if r["fallback"] else ""), flush=True)
+    return {"meta": meta, "results": results, "launches": launches}
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -262,6 +274,11 @@ def table(report: Dict[str, Any]) -> str:
         else:
             lines.append(f"| {r['batch']} | {r['n']} | {r['piece']} | {_fmt(r['host_us'])} | {_fmt(r['wall_us'])} "
                          f"| {_fmt(r['event_us'])} | {r['calls']} |")
+    if report.get("launches"):
+        lines += ["", "| kernel | kind of arguments | direct launches | dispatcher because |", "|---|---|---|---|"]
+        for r in report["launches"]:
+            why = (r["fallback"] or "").replace("|", "/").replace("\n", " ")[:200]
+            lines.append(f"| {r['kernel']} | {r['kind']} | {r['direct_launches']} | {why} |")
     return "\n".join(lines)
 
 
