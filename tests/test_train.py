@@ -77,22 +77,35 @@ def test_interrupt_saves_mid_epoch_and_resume_matches(tmp_path):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL), log=quiet, progress=False)
+def poison(trainer, at, value=np.inf, interrupt_at=None):
+    """After optimizer step ``at`` (10 steps an epoch), put ``value`` into the first weight;
+    after step ``interrupt_at``, press Ctrl-C."""
     step = trainer.opt.step
 
     def poisoned():
         step()
-        if trainer.step == 14:                       # epoch 2, after its 4th step
-            trainer.model.layers[0].params["r"][0] = np.inf
+        if trainer.step == at:
+            trainer.model.layers[0].params["r"][0] = value
+        if trainer.step == interrupt_at:
+            trainer._on_sigint(2, None)
 
     trainer.opt.step = poisoned
+
+
+def stops_with_last_good_checkpoint(trainer, path, message):
     with pytest.raises(TrainingStopped) as info:
         trainer.run()
-    assert info.value.exit_code == 3
-    assert "non-finite loss" in str(info.value) and "epoch 2 at step 16" in str(info.value)
-    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
-    assert meta["epoch"] == 1 and all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
+    assert info.value.exit_code == 3 and message in str(info.value), str(info.value)
+    meta, arrays = read_checkpoint(path / "checkpoint.npz")
+    assert meta["epoch"] == 1 and meta["step"] == 10
+    assert all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL), log=quiet, progress=False)
+    poison(trainer, at=14)                           # in step 15: epoch 2, its 5th step
+    stops_with_last_good_checkpoint(trainer, tmp_path, "non-finite loss (nan) in epoch 2 at step 16")
+    assert trainer.step == 15                        # stopped before step 16's update
 
 
 class DeviceLike(NumpyBackend):
@@ -130,40 +143,15 @@ def test_on_a_device_backend_metrics_come_back_once_per_epoch(tmp_path):
 
 def test_on_a_device_backend_a_nan_is_found_at_epoch_end_and_named(tmp_path):
     trainer, _ = device_like_trainer(tmp_path, epochs=3)
-    step = trainer.opt.step
-
-    def poisoned():
-        step()
-        if trainer.step == 14:
-            trainer.model.layers[0].params["r"][0] = np.inf
-
-    trainer.opt.step = poisoned
-    with pytest.raises(TrainingStopped) as info:
-        trainer.run()
-    assert info.value.exit_code == 3
-    assert "non-finite loss" in str(info.value) and "epoch 2 at step 16" in str(info.value)
+    poison(trainer, at=14)
+    stops_with_last_good_checkpoint(trainer, tmp_path, "non-finite loss (nan) in epoch 2 at step 16")
     assert trainer.step == 20                      # it ran on to the epoch's end: no read before
-    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
-    assert meta["epoch"] == 1 and all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
 
 
 def test_on_a_device_backend_ctrl_c_never_saves_a_nan(tmp_path):
     trainer, _ = device_like_trainer(tmp_path, epochs=2)
-    step = trainer.opt.step
-
-    def poisoned_then_interrupted():
-        step()
-        if trainer.step == 12:
-            trainer.model.layers[0].params["r"][0] = np.nan
-        if trainer.step == 15:
-            trainer._on_sigint(2, None)
-
-    trainer.opt.step = poisoned_then_interrupted
-    with pytest.raises(TrainingStopped) as info:
-        trainer.run()
-    assert info.value.exit_code == 3 and "epoch 2 at step 14" in str(info.value)
-    meta, _ = read_checkpoint(tmp_path / "checkpoint.npz")
-    assert meta["epoch"] == 1 and meta["step"] == 10
+    poison(trainer, at=12, value=np.nan, interrupt_at=15)
+    stops_with_last_good_checkpoint(trainer, tmp_path, "non-finite loss (nan) in epoch 2 at step 14")
 
 
 def test_recipes_fill_unset_options():
