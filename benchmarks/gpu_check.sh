@@ -112,7 +112,7 @@ run_stage test_gpu 140 "$OUT/test_gpu.log" \
   "$PY" -m pytest -q -m gpu -rsfE --durations=8 -p no:cacheprovider tests/test_gpu.py
 
 # -- 3. profile of the layer's pieces (host vs GPU time per call), then the benchmark ----------------
-run_stage profile 45 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu_profile --out "$OUT/bench"
+run_stage profile 60 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu_profile --out "$OUT/bench"
 run_stage bench 130 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu --out "$OUT/bench"
 rm -f "$OUT/bench/gpu_bench.json" "$OUT/bench/gpu_profile.json"
 
