@@ -9,7 +9,7 @@
 # stage's exit code (124 = timed out) and seconds. Output files (8 at most, 2 folders deep):
 #   summary.txt  env.log  test_gpu.log  bench.log  bench/gpu_profile.md  bench/gpu_bench.md
 #   train.log  train/<result>
-# bench.log holds both the profile's and the benchmark's output; their JSON twins are removed
+# bench.log holds the layer profile's, the benchmark's and the training-step profile's output; the JSON twins are removed
 # (the markdown tables carry the same numbers) to stay within the 8 files.
 # Training writes to a scratch folder and only its smallest results file is copied to
 # $OUT/train, so that checkpoints and plots cannot crowd out the logs.
@@ -111,9 +111,11 @@ MINICIRC_REQUIRE_GPU=1 \
 run_stage test_gpu 140 "$OUT/test_gpu.log" \
   "$PY" -m pytest -q -m gpu -rsfE --durations=8 -p no:cacheprovider tests/test_gpu.py
 
-# -- 3. profile of the layer's pieces (host vs GPU time per call), then the benchmark ----------------
+# -- 3. profile of the layer's pieces (host vs GPU time per call), the benchmark, a training-step profile
 run_stage profile 60 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu_profile --out "$OUT/bench"
 run_stage bench 130 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu --out "$OUT/bench"
+# where the host time of a whole MNIST training step goes on the GPU (cProfile, own time per function)
+run_stage stepprof 45 "$OUT/bench.log" "$PY" -m minicirc.bench.profile_train --backend cuda --steps 200 --top 25
 rm -f "$OUT/bench/gpu_bench.json" "$OUT/bench/gpu_profile.json"
 
 # -- 4. two MNIST epochs on the cuda backend: the first includes compiling the kernels and planning
