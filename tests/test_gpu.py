@@ -289,20 +289,27 @@ def test_circulant_backward_is_deterministic():
 @needs_gpu
 def test_kernels_launch_directly_after_the_first_call():
     # launch.py verifies its flattened parameters against Numba's on each kind's first call;
-    # here every kind the layer uses must have passed that check and launched directly since.
+    # every kind seen so far in this process must have passed that check, and the layer's three
+    # kernels must have launched directly on their later calls here.
     from minicirc.backends.cuda import launch as L
+
+    def direct_launches():
+        counts = {}
+        for r in L.report():
+            assert r["fallback"] is None, r
+            counts[r["kernel"]] = counts.get(r["kernel"], 0) + r["direct_launches"]
+        return counts
 
     bk, rng = backend("cufft"), np.random.default_rng(5)
     layer = Circulant(300, 200, rng=1, backend=bk)
     x, dy = bk.asarray(rng.standard_normal((8, 300)).astype(np.float32)), bk.asarray(np.ones((8, 200), np.float32))
+    before = direct_launches()
     for _ in range(3):
         layer.forward(x)
         layer.backward(dy)
-    rows = [r for r in L.report() if r["kernel"] in ("sign_flip", "cmul", "cmul_conj_and_sum")]
-    assert {r["kernel"] for r in rows} == {"sign_flip", "cmul", "cmul_conj_and_sum"}
-    for r in rows:
-        assert r["fallback"] is None, r
-    assert all(r["direct_launches"] >= 2 for r in rows if r["kind"][0][2] or r["kernel"] != "sign_flip"), rows
+    after = direct_launches()
+    for name in ("sign_flip", "cmul", "cmul_conj_and_sum"):
+        assert after.get(name, 0) - before.get(name, 0) >= 2, (name, before, after)
 
 
 @needs_gpu
