@@ -91,7 +91,7 @@ class Direct:
         self.fallback: Optional[str] = None
         self.launches = 0
         try:
-            launch, LaunchConfig, _to_core_stream = api or _cuda_core_api()
+            core_launch, LaunchConfig, to_core_stream = api or _cuda_core_api()
             types = tuple(kernel.typeof_pyval(a) for a in args)
             # The dispatcher may have run an overload compiled for compatible types (a 'C' array
             # on an 'A' signature); compile() returns the exact one, building it if need be.
@@ -102,7 +102,7 @@ class Direct:
                                    "needs Numba's launch")
             numba_params: List[Any] = []
             retain: List[Any] = []
-            core_stream = _to_core_stream(stream)
+            core_stream = to_core_stream(stream)
             for t, v in zip(compiled.argument_types, args):
                 compiled._prepare_args(t, v, core_stream, retain, numba_params)
             ours = [p for a in args for p in flatten(a)]
@@ -110,7 +110,7 @@ class Direct:
             if differs:
                 raise RuntimeError(f"the flattened arguments differ from Numba's: {differs}")
             self._kernel = compiled._codelibrary.get_cufunc().kernel
-            self._launch, self._config_type, self._to_core_stream = launch, LaunchConfig, _to_core_stream
+            self._launch, self._config_type, self._to_core_stream = core_launch, LaunchConfig, to_core_stream
             self._streams: Dict[Any, Any] = {stream: core_stream}
             self._configs: Dict[Tuple[Any, ...], Any] = {}
         except Exception as e:  # an older or newer Numba or cuda.core: the dispatcher still works
