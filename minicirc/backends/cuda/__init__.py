@@ -205,5 +205,4 @@ def _rebuild(fft: str, check_finite: bool) -> "CudaBackend":
     return CudaBackend(fft, check_finite=check_finite)
 
 
-
 __all__ = ["CudaBackend", "FFTS"]
