@@ -36,52 +36,13 @@ import numpy as np
 
 from .. import Circulant, Dense, __version__
 from . import int_list, write_report
+from .layer import _minicirc_step, torch_circulant_step, torch_linear_step
 
 IMPLS = ("circ-cufft", "circ-own", "circ-torch", "dense-cupy", "linear-torch")
 CIRCULANT = ("circ-cufft", "circ-own", "circ-torch")
 
 
 # -- the implementations --------------------------------------------------------------------
-
-def _minicirc_step(layer: Any, x: Any, dy: Any) -> Callable[[], Any]:
-    def step() -> Any:
-        y = layer.forward(x)
-        return y, layer.backward(dy), layer.grads
-    return step
-
-
-def _torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray,
-                          dev: str = "cuda") -> Callable[[], Any]:
-    """The circulant layer in torch.fft with ``layer``'s parameters; autograd backward."""
-    bk = layer.backend
-    n, d_out = layer.n, layer.d_out
-    r = torch.tensor(bk.to_numpy(layer.params["r"]), device=dev, requires_grad=True)
-    b = torch.tensor(bk.to_numpy(layer.params["b"]), device=dev, requires_grad=True)
-    s = torch.tensor(bk.to_numpy(layer.signs[: layer.d_in]), device=dev)
-    xt = torch.tensor(x, device=dev, requires_grad=True)
-    dyt = torch.tensor(dy, device=dev)
-
-    def step() -> Any:
-        r.grad = b.grad = xt.grad = None
-        U = torch.fft.rfft(xt * s, n=n)
-        y = torch.fft.irfft(U * torch.fft.rfft(r, n=n), n=n)[:, :d_out] + b
-        y.backward(dyt)
-        return y, xt.grad, {"r": r.grad, "b": b.grad}
-    return step
-
-
-def _torch_linear_step(torch: Any, n: int, x: np.ndarray, dy: np.ndarray,
-                       dev: str = "cuda") -> Callable[[], Any]:
-    lin = torch.nn.Linear(n, n, device=dev, dtype=torch.float32)
-    xt = torch.tensor(x, device=dev, requires_grad=True)
-    dyt = torch.tensor(dy, device=dev)
-
-    def step() -> None:
-        lin.zero_grad(set_to_none=True)
-        xt.grad = None
-        lin(xt).backward(dyt)
-    return step
-
 
 def _host(v: Any) -> np.ndarray:
     if hasattr(v, "detach"):
@@ -193,12 +154,12 @@ def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: A
                                                  bk.asarray(x), bk.asarray(dy))
     if torch is not None:
         if "circ-torch" in args.impls and layer is not None:
-            steps["circ-torch"] = _torch_circulant_step(torch, layer, x, dy)
+            steps["circ-torch"] = torch_circulant_step(torch, layer, x, dy, device="cuda")
         if "linear-torch" in args.impls:
             if dense_mb > args.dense_max_mb:
                 skipped["linear-torch"] = too_big
             else:
-                steps["linear-torch"] = _torch_linear_step(torch, n, x, dy)
+                steps["linear-torch"] = torch_linear_step(torch, n, np.float32, x, dy, device="cuda")
     agree: Dict[str, float] = {}
     try:
         agree = _agreement(steps)

@@ -183,10 +183,10 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
             out[f"layer {what} [{fft}]"] = step(fft, what)
     if torch is not None:
         def torch_step() -> Callable[[], Any]:
-            from .gpu import _torch_circulant_step
+            from .layer import torch_circulant_step
 
             lay, _, _ = layer("cufft")
-            return _torch_circulant_step(torch, lay, x_h, dy_h)
+            return torch_circulant_step(torch, lay, x_h, dy_h, device="cuda")
         out["torch forward+backward"] = torch_step
     return out
 

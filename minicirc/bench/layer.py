@@ -53,21 +53,24 @@ def _torch() -> Any:
 
 # -- the implementations ----------------------------------------------------------------
 
-def _minicirc_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
+def _minicirc_step(layer: Any, x: Any, dy: Any) -> Callable[[], Any]:
     def step() -> Any:
         y = layer.forward(x)
         return y, layer.backward(dy), layer.grads
     return step
 
 
-def _torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
-    """The circulant layer in torch.fft with the parameters of ``layer``; autograd backward."""
+def torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray,
+                         device: str = "cpu") -> Callable[[], Any]:
+    """The circulant layer in torch.fft with the parameters of ``layer`` (on any backend),
+    on ``device``; autograd backward. The reference of this benchmark and of the GPU one."""
+    bk = layer.backend
     n, d_out = layer.n, layer.d_out
-    r = torch.tensor(layer.params["r"], requires_grad=True)
-    b = torch.tensor(layer.params["b"], requires_grad=True)
-    s = torch.tensor(layer.signs[: layer.d_in])
-    xt = torch.from_numpy(x).requires_grad_(True)
-    dyt = torch.from_numpy(dy)
+    r = torch.tensor(bk.to_numpy(layer.params["r"]), device=device, requires_grad=True)
+    b = torch.tensor(bk.to_numpy(layer.params["b"]), device=device, requires_grad=True)
+    s = torch.tensor(bk.to_numpy(layer.signs[: layer.d_in]), device=device)
+    xt = torch.tensor(x, device=device, requires_grad=True)
+    dyt = torch.tensor(dy, device=device)
 
     def step() -> Any:
         r.grad = b.grad = xt.grad = None
@@ -78,10 +81,12 @@ def _torch_circulant_step(torch: Any, layer: Any, x: np.ndarray, dy: np.ndarray)
     return step
 
 
-def _torch_linear_step(torch: Any, n: int, dtype: np.dtype, x: np.ndarray, dy: np.ndarray) -> Callable[[], Any]:
-    lin = torch.nn.Linear(n, n, dtype=getattr(torch, dtype.name))
-    xt = torch.from_numpy(x).requires_grad_(True)
-    dyt = torch.from_numpy(dy)
+def torch_linear_step(torch: Any, n: int, dtype: np.dtype, x: np.ndarray, dy: np.ndarray,
+                      device: str = "cpu") -> Callable[[], Any]:
+    """``torch.nn.Linear(n, n)`` forward and backward on ``device``: the dense reference."""
+    lin = torch.nn.Linear(n, n, device=device, dtype=getattr(torch, np.dtype(dtype).name))
+    xt = torch.tensor(x, device=device, requires_grad=True)
+    dyt = torch.tensor(dy, device=device)
 
     def step() -> None:
         lin.zero_grad(set_to_none=True)
@@ -159,12 +164,12 @@ def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
         else:
             steps["dense-numpy"] = _minicirc_step(Dense(n, n, rng=args.seed, dtype=dtype), x, dy)
     if torch is not None:
-        steps["circ-torch"] = _torch_circulant_step(torch, layer, x, dy)
+        steps["circ-torch"] = torch_circulant_step(torch, layer, x, dy)
         if args.dense:
             if dense_mb > args.dense_max_mb:
                 skipped["linear-torch"] = too_big
             else:
-                steps["linear-torch"] = _torch_linear_step(torch, n, dtype, x, dy)
+                steps["linear-torch"] = torch_linear_step(torch, n, dtype, x, dy)
     ref = f"circ-{args.backends[0]}"
     agree = _agreement(steps, ref)
     timed = _round_robin(steps, args.repeats, args.per_round, args.budget)
