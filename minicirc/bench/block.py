@@ -19,7 +19,8 @@ import numpy as np
 from .. import BlockCirculant, Circulant, Dense
 from ..backends import get_backend
 from . import int_list
-from .layer import _minicirc_step, _round_robin
+from .layer import _minicirc_step
+from .timing import round_robin
 
 
 def run(sizes: List[int], blocks: List[int], batch: int, backends: List[str], budget: float) -> List[Dict[str, Any]]:
@@ -35,7 +36,7 @@ def run(sizes: List[int], blocks: List[int], batch: int, backends: List[str], bu
             layers[f"circulant (k={n})/{bk}"] = Circulant(n, rng=1, backend=get_backend(bk))
         layers["dense (k=1 twin)/numpy"] = Dense(n, n, rng=1)
         steps = {name: _minicirc_step(layer, x, dy) for name, layer in layers.items()}
-        times = _round_robin(steps, rounds=5, per_round=4, budget=budget)
+        times = round_robin(steps, calls=20, per_round=4, budget=budget)
         for name, layer in layers.items():
             rows.append({"n": n, "impl": name, "params": layer.num_params(), "median_ms": times[name]["median_ms"],
                          "calls": times[name]["calls"]})

@@ -6,8 +6,8 @@ with its own FFT, against the same layer in ``torch.fft`` and against dense laye
 
 What runs, per (batch, n), float32, on one GPU, in one process:
 
-- ``circ-cufft``, ``circ-own``: ``minicirc.Circulant(n)`` (input checks included: the finiteness
-  check costs one host synchronisation per forward) on ``CudaBackend(fft="cufft")`` and
+- ``circ-cufft``, ``circ-own``: ``minicirc.Circulant(n)`` (shape checks included; no NaN check,
+  which is off on the GPU by default) on ``CudaBackend(fft="cufft")`` and
   ``CudaBackend(fft="own")``; the own FFT only where ``n`` is within its limit.
 - ``circ-torch``: the same math in PyTorch, ``y = irfft(rfft(s * x) * rfft(r))[:, :d] + b``,
   backward by autograd (gradients for x, r and b).
@@ -19,7 +19,9 @@ What runs, per (batch, n), float32, on one GPU, in one process:
 
 Timing: CUDA events around each call (CuPy's for minicirc, PyTorch's for torch), a few
 warm-up calls first (kernel compilation, cuFFT plans), then as many calls as fit in
-``--budget`` seconds within ``[--min-calls, --max-calls]``; the table shows the median.
+``--budget`` seconds within ``[--min-calls, --max-calls]``, the implementations taking turns
+``--per-round`` calls at a time (``minicirc.bench.timing``: a drifting clock or a busy host
+then weighs on minicirc and PyTorch alike); the table shows the median.
 Before timing, the circulant implementations' outputs and gradients are compared with
 circ-cufft's, and the largest relative difference is reported.
 """
@@ -37,6 +39,7 @@ import numpy as np
 from .. import Circulant, Dense, __version__
 from . import int_list, write_report
 from .layer import _minicirc_step, torch_circulant_step, torch_linear_step
+from .timing import round_robin
 
 IMPLS = ("circ-cufft", "circ-own", "circ-torch", "dense-cupy", "linear-torch")
 CIRCULANT = ("circ-cufft", "circ-own", "circ-torch")
@@ -73,8 +76,14 @@ def _agreement(steps: Dict[str, Callable[[], Any]]) -> Dict[str, float]:
 
 # -- timing -----------------------------------------------------------------------------------
 
-def _timer(cupy: Any, torch: Any, name: str) -> Callable[[Callable[[], Any], int], List[float]]:
-    """A function timing ``calls`` calls of a step with the events of the library that runs it."""
+def event_timer(cupy: Any, torch: Any, name: str) -> Callable[[Callable[[], Any], int], List[float]]:
+    """A timer for ``timing.round_robin``: seconds of each of ``calls`` calls of a step, by the
+    CUDA events of the library that runs it (PyTorch's for the torch steps, CuPy's otherwise).
+
+    The events of a block are recorded back to back and read after one synchronisation, so
+    the host keeps queueing work as it would in training; a call bound by its host time
+    shows that time, since the GPU waits for it between the two events.
+    """
     def run(step: Callable[[], Any], calls: int) -> List[float]:
         if name.endswith("torch"):
             events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
@@ -87,31 +96,10 @@ def _timer(cupy: Any, torch: Any, name: str) -> Callable[[Callable[[], Any], int
             end.record()
         if name.endswith("torch"):
             torch.cuda.synchronize()
-            return [s.elapsed_time(e) for s, e in events]
+            return [1e-3 * s.elapsed_time(e) for s, e in events]
         events[-1][1].synchronize()
-        return [cupy.cuda.get_elapsed_time(s, e) for s, e in events]
+        return [1e-3 * cupy.cuda.get_elapsed_time(s, e) for s, e in events]
     return run
-
-
-def time_steps(steps: Dict[str, Callable[[], Any]], cupy: Any, torch: Any,
-               args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
-    """Median milliseconds per call of each step, each timed with CUDA events after warm-up."""
-    out = {}
-    for name, step in steps.items():
-        timer = _timer(cupy, torch, name)
-        for _ in range(args.warmup):
-            step()
-        estimate = float(np.median(timer(step, 3)))
-        calls = int(min(args.max_calls, max(args.min_calls, 1e3 * args.budget / max(estimate, 1e-3))))
-        gc.collect()
-        gc.disable()
-        try:
-            t = timer(step, calls)
-        finally:
-            gc.enable()
-        out[name] = {"median_ms": float(np.median(t)), "p10_ms": float(np.percentile(t, 10)),
-                     "p90_ms": float(np.percentile(t, 90)), "calls": len(t)}
-    return out
 
 
 def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: Any) -> Dict[str, Any]:
@@ -165,12 +153,10 @@ def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: A
         agree = _agreement(steps)
     except Exception as e:
         errors["agreement"] = f"{type(e).__name__}: {e}"
-    timed: Dict[str, Dict[str, float]] = {}
-    for name in list(steps):
-        try:
-            timed.update(time_steps({name: steps[name]}, cupy, torch, args))
-        except Exception as e:
-            errors[name] = f"{type(e).__name__}: {e}"
+    # Interleaved, so minicirc and PyTorch meet the same state of the GPU and the host.
+    timed = round_robin(steps, args.max_calls, args.per_round, args.budget, warmup=args.warmup,
+                        min_calls=args.min_calls, errors=errors,
+                        timers={name: event_timer(cupy, torch, name) for name in steps})
     steps.clear()
     layer = None
     gc.collect()
@@ -251,8 +237,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     p.add_argument("--budget", type=float, default=None, help="seconds of timed calls per implementation "
                    "and configuration (default 0.5)")
-    p.add_argument("--min-calls", type=int, default=10)
-    p.add_argument("--max-calls", type=int, default=200)
+    p.add_argument("--min-calls", type=int, default=10, help="timed calls at least (default 10)")
+    p.add_argument("--max-calls", type=int, default=200, help="timed calls at most (default 200)")
+    p.add_argument("--per-round", type=int, default=10, help="calls of one implementation before the "
+                   "next one's turn (default 10)")
     p.add_argument("--dense-max-mb", type=float, default=4096.0,
                    help="skip dense layers with more MiB of weights (default 4096: n=65536 is skipped)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
@@ -291,7 +279,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     env = environment(cupy, torch)
     meta = {**env, "argv": sys.argv[1:] if argv is None else list(argv), "dtype": "float32",
             "timing": f"CUDA events, median of {args.min_calls}..{args.max_calls} calls "
-                      f"({args.budget:g} s budget) after {args.warmup} warm-up calls"}
+                      f"({args.budget:g} s budget) after {args.warmup} warm-up calls, the "
+                      f"implementations taking turns {args.per_round} calls at a time"}
     print("GPU benchmark: circulant layer forward+backward, float32, median ms per call")
     for k, v in env.items():
         print(f"  {k}: {v}")

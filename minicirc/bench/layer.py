@@ -30,13 +30,13 @@ import math
 import os
 import platform
 import sys
-import time
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from .. import Circulant, Dense, __version__
 from . import int_list, write_report
+from .timing import round_robin
 from ..backends import get_backend
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
@@ -111,36 +111,6 @@ def _agreement(steps: Dict[str, Callable[[], Any]], ref: str) -> Dict[str, float
             for name in steps if name in CIRCULANT and name != ref}
 
 
-# -- timing -------------------------------------------------------------------------------
-
-def _round_robin(steps: Dict[str, Callable[[], Any]], rounds: int, per_round: int,
-                 budget: float) -> Dict[str, Dict[str, float]]:
-    """Median seconds per call of each step, the steps interleaved call block by call block."""
-    estimate = {}
-    for name, step in steps.items():
-        step()                                           # compile, plan, fault pages in
-        t0 = time.perf_counter()
-        step()
-        estimate[name] = time.perf_counter() - t0
-    wanted = {name: max(3, min(rounds * per_round, int(budget / max(t, 1e-9))))
-              for name, t in estimate.items()}
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    gc.collect()
-    gc.disable()
-    try:
-        while any(len(times[k]) < wanted[k] for k in steps):
-            for name, step in steps.items():
-                for _ in range(min(per_round, wanted[name] - len(times[name]))):
-                    t0 = time.perf_counter()
-                    step()
-                    times[name].append(time.perf_counter() - t0)
-    finally:
-        gc.enable()
-    return {name: {"median_ms": 1e3 * float(np.median(t)), "p10_ms": 1e3 * float(np.percentile(t, 10)),
-                   "p90_ms": 1e3 * float(np.percentile(t, 90)), "calls": len(t)}
-            for name, t in times.items()}
-
-
 def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
                torch: Any) -> Dict[str, Any]:
     """Build every implementation for one (dtype, batch, n), check they agree, time them."""
@@ -172,7 +142,7 @@ def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
                 steps["linear-torch"] = torch_linear_step(torch, n, dtype, x, dy)
     ref = f"circ-{args.backends[0]}"
     agree = _agreement(steps, ref)
-    timed = _round_robin(steps, args.repeats, args.per_round, args.budget)
+    timed = round_robin(steps, args.repeats * args.per_round, args.per_round, args.budget)
     steps.clear()
     gc.collect()
     return {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
