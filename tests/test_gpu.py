@@ -113,6 +113,8 @@ def test_fft_primitives(fft, n, dtype, b):
     assert y.dtype == np.dtype(dtype)
     close(y, REF.irfft(S, n), dtype, "irfft")
     np.testing.assert_array_equal(host(S_dev), S, err_msg="irfft overwrote its input")
+    # with leave to use its input as scratch (cuFFT's C2R then skips CuPy's copy): same result
+    close(bk.irfft(bk.asarray(S), n, overwrite=True), REF.irfft(S, n), dtype, "irfft, overwrite=True")
     close(bk.irfft(X, n), x, dtype, "irfft(rfft(x))")
     r = x[0]
     close(bk.rfft(bk.asarray(r), n), REF.rfft(r, n), dtype, "rfft of a 1-D row")

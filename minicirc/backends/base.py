@@ -54,8 +54,15 @@ class Backend:
         """Real FFT along the last axis, zero-padding ``a`` to length ``n``."""
         raise NotImplementedError
 
-    def irfft(self, A: Any, n: int) -> Any:
-        """Inverse real FFT along the last axis, returning ``n`` real samples."""
+    def irfft(self, A: Any, n: int, *, overwrite: bool = False) -> Any:
+        """Inverse real FFT along the last axis, returning ``n`` real samples.
+
+        ``overwrite=True`` says ``A`` is a temporary the caller is done with, which the
+        transform may use as scratch. cuFFT's complex-to-real transform writes over its
+        input, so without that leave CuPy first copies ``A`` (a pass over the whole batch
+        of spectra); SciPy never needs it. The layers pass it for the products they have
+        just computed.
+        """
         raise NotImplementedError
 
     def cmul(self, A: Any, B: Any) -> Any:

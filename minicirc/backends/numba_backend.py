@@ -85,9 +85,9 @@ class NumbaBackend(Backend):
     def rfft(self, a: Any, n: int) -> Any:
         return scipy.fft.rfft(a, n=n, axis=-1, workers=self._fft_workers(a, n))
 
-    def irfft(self, A: Any, n: int) -> Any:
+    def irfft(self, A: Any, n: int, *, overwrite: bool = False) -> Any:
         # n= is not optional: for odd n the default length would be one sample short.
-        return scipy.fft.irfft(A, n=n, axis=-1, workers=self._fft_workers(A, n))
+        return scipy.fft.irfft(A, n=n, axis=-1, workers=self._fft_workers(A, n), overwrite_x=overwrite)
 
     # -- which kernel, if any -----------------------------------------------------
     # The size test comes first: below kernel_min a call costs no more than the NumPy one.

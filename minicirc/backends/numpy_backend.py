@@ -25,9 +25,9 @@ class NumpyBackend(Backend):
     def rfft(self, a: Any, n: int) -> Any:
         return scipy.fft.rfft(a, n=n, axis=-1, workers=self.workers)
 
-    def irfft(self, A: Any, n: int) -> Any:
+    def irfft(self, A: Any, n: int, *, overwrite: bool = False) -> Any:
         # n= is not optional: for odd n the default length would be one sample short.
-        return scipy.fft.irfft(A, n=n, axis=-1, workers=self.workers)
+        return scipy.fft.irfft(A, n=n, axis=-1, workers=self.workers, overwrite_x=overwrite)
 
     def cmul(self, A: Any, B: Any) -> Any:
         return A * B

@@ -11,9 +11,9 @@ microseconds per call:
 - ``event``: CUDA events around the whole loop, per call (the stream's span).
 
 ``host`` close to ``wall`` and ``event`` means the piece is host-bound. The pieces: each
-``CudaBackend`` primitive (rfft and irfft with cuFFT and with the own FFT, cmul, cmul_conj,
-cmul_conj_sum, the fused cmul_conj_and_sum, sign_flip, all_finite and the old
-isfinite().all()), a trivial Numba kernel launched (a) on ``cuda.as_cuda_array(sync=False)``
+``CudaBackend`` primitive (rfft, irfft and irfft with ``overwrite=True``, by cuFFT and by the
+own FFT; cmul, cmul_conj, cmul_conj_sum, the fused cmul_conj_and_sum, sign_flip, all_finite
+and the old isfinite().all()), a trivial Numba kernel launched (a) on ``cuda.as_cuda_array(sync=False)``
 views, (b) on the CuPy arrays through Numba's dispatcher, (c) through ``launch.launch`` (the
 dispatcher once, then ``cuda.core.launch`` directly); the layer's forward and backward,
 separately and together, per FFT; the same step in torch.fft. At the end, ``launch.report()``:
@@ -124,6 +124,8 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
             x, s = cupy.asarray(x_h), cupy.asarray(np.sign(x_h[0]))
             A, B, R = spectra((batch, m)), spectra((batch, m)), spectra(m)
             calls = {"rfft": lambda: b.rfft(x, n), "irfft": lambda: b.irfft(A, n),
+                     # A becomes scratch: later calls transform garbage, which takes as long
+                     "irfft overwrite=True": lambda: b.irfft(A, n, overwrite=True),
                      "cmul": lambda: b.cmul(A, R), "cmul_conj": lambda: b.cmul_conj(R, B),
                      "cmul_conj_sum": lambda: b.cmul_conj_sum(A, B),
                      "cmul_conj_and_sum": lambda: b.cmul_conj_and_sum(R, A, B),
@@ -173,7 +175,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
                  "cmul", "cmul_conj", "cmul_conj_sum", "cmul_conj_and_sum"):
         out[f"prim {name}"] = prim(name)
     for fft in ("cufft", "own"):
-        for name in ("rfft", "irfft"):
+        for name in ("rfft", "irfft", "irfft overwrite=True"):
             out[f"prim {name} [{fft}]"] = prim(name, fft)
     out["trivial kernel (a) dispatcher on as_cuda_array views"] = trivial("a")
     out["trivial kernel (b) dispatcher on CuPy arrays"] = trivial("b")

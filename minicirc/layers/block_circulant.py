@@ -89,7 +89,8 @@ class BlockCirculant(Layer):
         u = self._pad(bk.sign_flip(x, self.signs[: self.d_in]), self.q * k)
         U = bk.rfft(u.reshape(B, self.q, k), k)                           # (B, q, m)
         Y = bk.bmm_freq(R, U)                                             # eq. (B1)
-        y = bk.irfft(Y, k).reshape(B, self.p * k)[:, : self.d_out]       # eq. (B1)
+        # overwrite=True: each product is a temporary that irfft may use as scratch.
+        y = bk.irfft(Y, k, overwrite=True).reshape(B, self.p * k)[:, : self.d_out]  # eq. (B1)
         if self.bias:
             y = y + self.params["b"]
         self._cache = (U, R)
@@ -101,9 +102,9 @@ class BlockCirculant(Layer):
         dy = self._check_dy(dy, (B, self.d_out))
         bk, k = self.backend, self.block
         G = bk.rfft(self._pad(dy, self.p * k).reshape(B, self.p, k), k)  # (B, p, m)
-        self.grads["r"] = bk.irfft(bk.bmm_freq_conj_x_sum(U, G), k)      # eq. (B2)
+        self.grads["r"] = bk.irfft(bk.bmm_freq_conj_x_sum(U, G), k, overwrite=True)  # eq. (B2)
         dU = bk.bmm_freq_conj_w(R, G)                                     # eq. (B3)
-        du = bk.irfft(dU, k).reshape(B, self.q * k)                      # eq. (B4)
+        du = bk.irfft(dU, k, overwrite=True).reshape(B, self.q * k)       # eq. (B4)
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)
         return bk.sign_flip(du[:, : self.d_in], self.signs[: self.d_in])  # eq. (B4)

@@ -62,7 +62,8 @@ class Circulant(Layer):
         R = bk.rfft(self.params["r"], n)
         # s * pad_n(x) = pad_n(s[:d_in] * x): flip first, let rfft zero-pad to n.
         U = bk.rfft(bk.sign_flip(x, self.signs[: self.d_in]), n)
-        y = bk.irfft(bk.cmul(U, R), n)[:, : self.d_out]                 # eq. (C1)
+        # overwrite=True: each product below is a temporary that irfft may use as scratch.
+        y = bk.irfft(bk.cmul(U, R), n, overwrite=True)[:, : self.d_out]  # eq. (C1)
         if self.bias:
             y += self.params["b"]            # y is a view of irfft's fresh output: safe in place
         self._cache = (U, R)
@@ -75,8 +76,8 @@ class Circulant(Layer):
         G = bk.rfft(dy, n)                                                # pad_n is crop's adjoint
         # Both products read G: one pass gives conj(R) G and sum_batch conj(U) G.
         RG, UG = bk.cmul_conj_and_sum(R, U, G)
-        self.grads["r"] = bk.irfft(UG, n)                                 # eq. (C2)
-        du = bk.irfft(RG, n)                                              # eq. (C3)
+        self.grads["r"] = bk.irfft(UG, n, overwrite=True)                 # eq. (C2)
+        du = bk.irfft(RG, n, overwrite=True)                              # eq. (C3)
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)
         return bk.sign_flip(du[:, : self.d_in], self.signs[: self.d_in])  # eq. (C4)

@@ -1,7 +1,7 @@
 """The whole CudaBackend, on host arrays under the simulator, running the real layers.
 
 ``CudaBackend.simulated`` swaps only the array module (NumPy for CuPy); the launchers, kernels
-and own FFT are the GPU ones. With ``fft="cufft"`` numpy.fft stands in for cuFFT, so that case
+and own FFT are the GPU ones. With ``fft="cufft"`` scipy.fft stands in for cuFFT, so that case
 checks the product kernels inside a layer on odd ``n``; the real cuFFT path is tests/test_gpu.py's.
 """
 import numpy as np

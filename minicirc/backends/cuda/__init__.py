@@ -1,6 +1,6 @@
 """The CUDA backend: arrays on the GPU as CuPy arrays, spectral products as Numba kernels.
 
-FFTs by cuFFT (``cupy.fft``, ``fft="cufft"``, any ``n``) or by the hand-written Stockham
+FFTs by cuFFT (``cupyx.scipy.fft``, ``fft="cufft"``, any ``n``) or by the hand-written Stockham
 kernel of ``fft.py`` (``fft="own"``, power-of-two ``n`` up to ``fft.max_n``). Numba kernels
 read CuPy arrays through the CUDA array interface and run on CuPy's current stream, so the
 two libraries' work stays in order without host synchronisation.
@@ -52,8 +52,9 @@ def _load() -> Tuple[Any, Any]:
 class CudaBackend(Backend):
     """Spectral primitives on an NVIDIA GPU.
 
-    ``fft="cufft"``: ``cupy.fft.rfft/irfft`` for any ``n``. ``fft="own"``: the Stockham kernel,
-    which raises ``ValueError`` for an ``n`` that is not a power of two or is past its limit.
+    ``fft="cufft"``: cuFFT (``cupyx.scipy.fft.rfft/irfft``) for any ``n``. ``fft="own"``: the
+    Stockham kernel, which raises ``ValueError`` for an ``n`` that is not a power of two or is
+    past its limit.
 
     ``check_finite=True`` makes every layer check its input for NaN/Inf on each forward, as
     on the CPU; each check waits for the GPU, so it is for debugging. By default nothing in
@@ -74,7 +75,7 @@ class CudaBackend(Backend):
     def simulated(cls, fft: str = "own", *, check_finite: bool = False) -> "CudaBackend":
         """This backend on host NumPy arrays, for tests under Numba's CUDA simulator only.
 
-        The kernels and launchers are the GPU ones; ``fft="cufft"`` stands in ``numpy.fft``
+        The kernels and launchers are the GPU ones; ``fft="cufft"`` stands in ``scipy.fft``
         for cuFFT. Refuses to run unless ``NUMBA_ENABLE_CUDASIM`` was set before Numba loaded.
         """
         if fft not in FFTS:
@@ -100,6 +101,13 @@ class CudaBackend(Backend):
         self.name = "cuda" if fft == "cufft" else "cuda-ownfft"
         self._k = kernels
         self._own = StockhamFFT() if fft == "own" else None
+        # cuFFT through CuPy's scipy.fft twin rather than cupy.fft: only it takes overwrite_x,
+        # which spares irfft a copy of its input (see Backend.irfft).
+        if xp is np:
+            import scipy.fft as fftlib
+        else:
+            import cupyx.scipy.fft as fftlib
+        self._fftlib = fftlib
         self._streams: Dict[int, Any] = {}
 
     # -- arrays ---------------------------------------------------------------
@@ -153,16 +161,17 @@ class CudaBackend(Backend):
         cd = self._k.complex_dtype(a)
         if a.dtype.kind != "f":
             a = a.astype(self._k.real_dtype(cd))
-        # cupy.fft keeps float32 as complex64; the astype is a guard that costs nothing then.
-        return self.xp.fft.rfft(a, n=n, axis=-1).astype(cd, copy=False)
+        # cuFFT keeps float32 as complex64; the astype is a guard that costs nothing then.
+        return self._fftlib.rfft(a, n=n, axis=-1).astype(cd, copy=False)
 
-    def irfft(self, A: Any, n: int) -> Any:
-        if self._own is not None:
+    def irfft(self, A: Any, n: int, *, overwrite: bool = False) -> Any:
+        if self._own is not None:                      # reads A, writes a new array: no scratch
             return self._own.irfft(A, n, self._stream())
         cd = self._k.complex_dtype(A)
         A = A.astype(cd, copy=False)
         # n= always: the default length would be 2 (m - 1), one sample short for odd n.
-        return self.xp.fft.irfft(A, n=n, axis=-1).astype(self._k.real_dtype(cd), copy=False)
+        out = self._fftlib.irfft(A, n=n, axis=-1, overwrite_x=overwrite)
+        return out.astype(self._k.real_dtype(cd), copy=False)
 
     def cmul(self, A: Any, B: Any) -> Any:
         return self._k.cmul(A, B, self._stream())
