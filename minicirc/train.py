@@ -27,7 +27,7 @@ import numpy as np
 from . import __version__
 from .backends import array_module, get_backend
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
-from .datasets import Batches, load_mnist
+from .datasets import Batches, DataError, load_mnist
 from .layers import Dropout, Sequential
 from .layers.base import NonFiniteError
 from .losses import SoftmaxCrossEntropy
@@ -36,6 +36,16 @@ from .optim import SGD, Adam, constant_lr, cosine_lr
 from .recipes import RECIPES
 
 SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": cosine_lr, "constant": constant_lr}
+
+#: The settings that define what a run computes: a resumed run must have the checkpoint's.
+#: (backend, data, out, save_every, plot and verify may change: where and how, not what.)
+RUN_SETTINGS = ("model", "hidden", "layers", "sign_flip", "block", "dropout", "optimizer", "lr",
+                "momentum", "nesterov", "weight_decay", "schedule", "warmup", "epochs", "batch_size",
+                "seed", "dtype", "validation", "train_limit")
+
+
+class ConfigError(ValueError):
+    """The run's settings do not make a run: an option out of range or options that conflict."""
 
 
 class TrainingStopped(Exception):
@@ -80,6 +90,8 @@ class TrainConfig:
         """A copy with every ``None`` filled from the recipe of ``model``."""
         recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[self.model]}
         values = asdict(self)
+        if self.nesterov is None and self.momentum == 0:
+            values["nesterov"] = False          # no momentum, no Nesterov: not the recipe's to insist
         for k, v in recipe.items():
             if values.get(k) is None:
                 values[k] = v
@@ -127,15 +139,32 @@ class Trainer:
         self.config = config.resolved()
         self.log = log
         self.progress = progress
+        try:
+            self._build()
+        except (DataError, ConfigError):
+            raise
+        except ValueError as e:   # an option out of range or two that conflict, said by whoever saw it
+            raise ConfigError(str(e)) from e
+
+    def _build(self) -> None:
         c = self.config
         if c.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {c.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if c.train_limit is not None and c.train_limit < 1:
+            raise ValueError(f"train_limit must be a positive number of images, got {c.train_limit}")
         self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
                                  dropout=c.dropout, block=c.block)
         self.backend = get_backend(c.backend)
         self.out = Path(c.out)
+        try:        # before the data loads: a folder that cannot be made should not cost that wait
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"output folder {self.out}: cannot create it ({e.strerror or e})") from e
         data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
         Xtr, ytr = data.train
+        if Xtr.shape[1] != self.arch["d_in"]:
+            raise DataError(f"{c.data or 'the bundled MNIST'}: images of {Xtr.shape[1]} pixels, the "
+                            f"{c.model} MLP takes {self.arch['d_in']} (28 x 28)")
         if c.train_limit:
             Xtr, ytr = Xtr[: c.train_limit], ytr[: c.train_limit]
         bk = self.backend
@@ -160,28 +189,41 @@ class Trainer:
         self.epoch = 0         # epochs completed
         self.history: List[Dict[str, Any]] = []
         self._stop_requested = False
+        #: The totals of an epoch cut short by Ctrl-C, saved with its checkpoint, so that the
+        #: resumed epoch's record covers all of its batches.
+        self._partial: Optional[Dict[str, Any]] = None
+        #: (path, epochs complete, step) of the newest checkpoint known to hold finite weights:
+        #: this run's last save, or the one it resumed from.
+        self._last_good: Optional[Tuple[Path, int, int]] = None
 
     # -- checkpoints ------------------------------------------------------------
     def _meta(self) -> Dict[str, Any]:
         return {"arch": self.arch, "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
                 "seed": self.config.seed, "batches": self.batches.state(),
                 "dropout_rng": [d.rng.bit_generator.state for d in _dropouts(self.model)],
-                "optimizer": {"name": self.config.optimizer, "t": self.opt.t}, "history": self.history}
+                "optimizer": {"name": self.config.optimizer, "t": self.opt.t}, "history": self.history,
+                "partial_epoch": self._partial}
 
     def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.model, self._meta(), self.opt)
+        saved = save_checkpoint(path, self.model, self._meta(), self.opt)
+        self._last_good = (saved, self.epoch, self.step)
+        return saved
 
     def resume(self, path: str) -> None:
         meta, arrays = read_checkpoint(path)
         if meta.get("arch") != self.arch:
             raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
                                   f"this run builds {self.arch}")
-        saved = TrainConfig.from_dict(meta.get("config", {}))
-        for k in ("optimizer", "batch_size", "seed", "dtype", "train_limit", "validation"):
-            if getattr(saved, k) != getattr(self.config, k):
-                raise CheckpointError(f"{path}: checkpoint was trained with {k}={getattr(saved, k)!r}, "
-                                      f"this run asks for {getattr(self.config, k)!r}; resuming would not "
-                                      f"continue the same run")
+        saved = TrainConfig.from_dict(meta.get("config", {})).resolved()
+        differ = [k for k in RUN_SETTINGS if getattr(saved, k) != getattr(self.config, k)]
+        # More epochs change nothing done so far only where the learning rate ignores the total.
+        if differ == ["epochs"] and saved.schedule == "constant" and self.config.epochs > saved.epochs:
+            differ = []
+        if differ:
+            said = ", ".join(f"{k}={getattr(saved, k)!r} (this run: {getattr(self.config, k)!r})" for k in differ)
+            raise CheckpointError(f"{path}: checkpoint was trained with {said}; resuming continues the "
+                                  f"same run, so these must match (on the command line, leave them out to take the "
+                                  f"checkpoint's)")
         load_into(self.model, arrays, path, optimizer=self.opt)
         self.opt.t = int(meta["optimizer"]["t"])
         self.batches.set_state(meta["batches"])
@@ -189,6 +231,8 @@ class Trainer:
             d.rng.bit_generator.state = st
         self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
         self.history = list(meta.get("history", []))
+        self._partial = meta.get("partial_epoch")
+        self._last_good = (Path(path), self.epoch, self.step)
         self.log(f"resumed from {path}: epoch {self.epoch}, step {self.step}")
 
     # -- the loop -------------------------------------------------------------------
@@ -221,6 +265,9 @@ class Trainer:
                 self.save(ckpt)
                 if c.save_every and self.epoch % c.save_every == 0:
                     shutil.copyfile(ckpt, self.out / f"epoch-{self.epoch:03d}.npz")
+                if self._stop_requested and self.epoch < c.epochs:   # Ctrl-C in an epoch's last step
+                    raise TrainingStopped(f"interrupted at the end of epoch {self.epoch} (step {self.step}); "
+                                          f"checkpoint saved to {ckpt} (resume with --resume {ckpt})", 130)
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
@@ -232,7 +279,10 @@ class Trainer:
         model.train()
         start = time.perf_counter()
         bar = _progress(len(self.batches), f"epoch {self.epoch + 1}/{c.epochs}", self.progress)
-        meter = _EpochMeter(self.backend)
+        meter = _EpochMeter(self.backend, self._partial)
+        started_earlier = self._partial["seconds"] if self._partial else 0.0
+        self._partial = None
+        epoch = self.batches.epoch_index
         # On the host a read is free, so every step's loss is checked before its update, as a
         # NaN must not reach the weights. On a GPU each read waits for the queued work: read
         # once per epoch (or per progress-bar refresh), and the checkpoint on disk, from the
@@ -257,14 +307,18 @@ class Trainer:
                 bar.update(1)
                 if self.step % _BAR_EVERY == 0:
                     bar.set_postfix(loss=f"{meter.loss:.4f}", acc=f"{1.0 - meter.error:.4f}")
-            if self._stop_requested:
+            # Ctrl-C stops mid-epoch only while batches remain; in the last step the epoch is
+            # complete, and is recorded and saved as such (else a resume would redo an epoch).
+            if self._stop_requested and self.batches.epoch_index == epoch:
                 break
         self._read(meter)                   # before any checkpoint: a NaN must not be saved
+        self._check_weights()               # nor weights the last update made non-finite
         if bar is not None:
             bar.close()
-        if self._stop_requested:
+        seconds = started_earlier + time.perf_counter() - start
+        if self._stop_requested and self.batches.epoch_index == epoch:
+            self._partial = {**meter.totals(), "seconds": seconds}
             return None
-        seconds = time.perf_counter() - start
         record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": meter.loss,
                   "train_error": meter.error, "seconds": seconds,
                   "samples_per_second": meter.seen / seconds, "lr_end": opt.lr, "rss_mb": _rss_mb(),
@@ -280,8 +334,25 @@ class Trainer:
         if bad is not None:
             value, step = bad
             raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step {step}; "
-                                  f"stopped. Last good checkpoint: {self.out / 'checkpoint.npz'} "
-                                  f"(epoch {self.epoch}). Try a smaller --lr.", 3)
+                                  f"stopped. {self._last_good_text()} Try a smaller --lr.", 3)
+
+    def _check_weights(self) -> None:
+        """Stop if the last update made a parameter NaN or infinite: no loss has seen it yet.
+
+        Once per epoch (and before a Ctrl-C checkpoint), so that neither the evaluation nor the
+        checkpoint meets such weights; on a GPU each parameter's check waits for the GPU once.
+        """
+        for name, p, _ in self.model.named_parameters():
+            if not self.backend.all_finite(p):
+                raise TrainingStopped(f"parameter {name} is NaN or infinite after the update of step "
+                                      f"{self.step} (epoch {self.epoch + 1}); stopped. "
+                                      f"{self._last_good_text()} Try a smaller --lr.", 3)
+
+    def _last_good_text(self) -> str:
+        if self._last_good is None:
+            return "No checkpoint was written: no epoch completed."
+        path, epoch, step = self._last_good
+        return f"Last good checkpoint: {path} ({epoch} epochs and {step} steps done)."
 
     def _line(self, r: Dict[str, Any]) -> str:
         val = f"  val err {100 * r['val_error']:.2f}%" if "val_error" in r else ""
@@ -329,10 +400,17 @@ class _EpochMeter:
     Inf (named exactly however late it is read), adding nothing from there on, else None.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, totals: Optional[Dict[str, Any]] = None) -> None:
         self.backend = backend
         self._pending: List[Any] = []               # (step, loss, right, batch size)
         self.total_loss, self.total_right, self.seen = 0.0, 0, 0
+        if totals:                                  # an epoch resumed mid-way: what came before
+            self.total_loss = float(totals["loss_sum"])
+            self.total_right, self.seen = int(totals["right"]), int(totals["seen"])
+
+    def totals(self) -> Dict[str, Any]:
+        """What was read so far, as JSON for a checkpoint (``__init__`` takes it back)."""
+        return {"loss_sum": self.total_loss, "right": self.total_right, "seen": self.seen}
 
     def add(self, step: int, loss: Any, right: Any, n: int) -> None:
         self._pending.append((step, loss, right, int(n)))

@@ -6,7 +6,8 @@ import pytest
 
 from minicirc.backends import NumpyBackend
 from minicirc.checkpoint import read_checkpoint
-from minicirc.train import TrainConfig, Trainer, TrainingStopped, train
+from minicirc.checkpoint import CheckpointError
+from minicirc.train import RUN_SETTINGS, ConfigError, TrainConfig, Trainer, TrainingStopped, train
 
 SMALL = dict(train_limit=1000, batch_size=100, plot=False)
 
@@ -101,6 +102,7 @@ def stops_with_last_good_checkpoint(trainer, path, message):
     assert all(np.all(np.isfinite(v)) for v in arrays.values() if v.dtype.kind == "f")
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL), log=quiet, progress=False)
     poison(trainer, at=14)                           # in step 15: epoch 2, its 5th step
@@ -141,6 +143,7 @@ def test_on_a_device_backend_metrics_come_back_once_per_epoch(tmp_path):
                                                                       b["test_error"])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_on_a_device_backend_a_nan_is_found_at_epoch_end_and_named(tmp_path):
     trainer, _ = device_like_trainer(tmp_path, epochs=3)
     poison(trainer, at=14)
@@ -168,6 +171,115 @@ def test_resume_refuses_another_run(tmp_path):
     with pytest.raises(CheckpointError, match="architecture"):
         train(TrainConfig(out=str(tmp_path / "b"), epochs=2, hidden=32, **SMALL),
               resume=str(tmp_path / "a" / "checkpoint.npz"), log=quiet, progress=False)
-    with pytest.raises(CheckpointError, match="batch_size=100.*asks for 50"):
+    with pytest.raises(CheckpointError, match=r"batch_size=100 \(this run: 50\)"):
         train(TrainConfig(out=str(tmp_path / "b"), epochs=2, hidden=64, **{**SMALL, "batch_size": 50}),
               resume=str(tmp_path / "a" / "checkpoint.npz"), log=quiet, progress=False)
+
+
+# -- the edges of an epoch: Ctrl-C in its last step, NaN from its last update ------------------
+
+def same_params(a, b):
+    A, B = final_params(a), final_params(b)
+    assert A.keys() == B.keys()
+    for k in A:
+        np.testing.assert_array_equal(A[k], B[k], err_msg=k)
+
+
+def test_ctrl_c_in_the_last_step_of_an_epoch_completes_it(tmp_path):
+    cfg = dict(epochs=3, hidden=64, **SMALL)                       # 10 steps an epoch
+    trainer = InterruptAfter(TrainConfig(out=str(tmp_path / "a"), **cfg), n=10)
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 130 and "at the end of epoch 1 (step 10)" in str(info.value)
+    meta, _ = read_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    assert (meta["epoch"], meta["step"], meta["batches"]["position"]) == (1, 10, 0)
+    assert [r["epoch"] for r in meta["history"]] == [1]
+    resumed = train(TrainConfig(out=str(tmp_path / "a"), **cfg), resume=str(tmp_path / "a" / "checkpoint.npz"),
+                    log=quiet, progress=False)
+    whole = train(TrainConfig(out=str(tmp_path / "b"), **cfg), log=quiet, progress=False)
+    assert [r["steps"] for r in resumed["epochs"]] == [r["steps"] for r in whole["epochs"]] == [10, 20, 30]
+    same_params(tmp_path / "a" / "checkpoint.npz", tmp_path / "b" / "checkpoint.npz")
+
+
+def test_an_epoch_resumed_mid_way_is_recorded_whole(tmp_path):
+    cfg = dict(epochs=2, hidden=64, **SMALL)
+    with pytest.raises(TrainingStopped):
+        InterruptAfter(TrainConfig(out=str(tmp_path / "a"), **cfg), n=13).run()
+    resumed = train(TrainConfig(out=str(tmp_path / "a"), **cfg), resume=str(tmp_path / "a" / "checkpoint.npz"),
+                    log=quiet, progress=False)
+    whole = train(TrainConfig(out=str(tmp_path / "b"), **cfg), log=quiet, progress=False)
+    for a, b in zip(resumed["epochs"], whole["epochs"]):       # epoch 2's loss and error: all 10 batches
+        assert (a["train_loss"], a["train_error"], a["test_error"]) == \
+            (b["train_loss"], b["train_error"], b["test_error"])
+
+
+@pytest.mark.parametrize("device", [False, True], ids=["host", "device-like"])
+def test_nan_weights_from_an_epochs_last_update_are_never_evaluated_or_saved(tmp_path, device):
+    if device:
+        trainer, _ = device_like_trainer(tmp_path, epochs=3)
+    else:
+        trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL), log=quiet, progress=False)
+    logged = []
+    trainer.log = logged.append
+    poison(trainer, at=19, value=np.nan)             # the update of step 20, epoch 2's last
+    stops_with_last_good_checkpoint(trainer, tmp_path, "parameter 0.r is NaN or infinite after the update "
+                                                       "of step 20 (epoch 2)")
+    assert len([line for line in logged if line.startswith("epoch")]) == 1   # epoch 2 never reported
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_nan_before_any_checkpoint_says_there_is_none(tmp_path):
+    trainer = Trainer(TrainConfig(out=str(tmp_path), epochs=2, hidden=64, **SMALL), log=quiet, progress=False)
+    poison(trainer, at=3)
+    with pytest.raises(TrainingStopped, match="No checkpoint was written: no epoch completed"):
+        trainer.run()
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+# -- resuming continues the same run -------------------------------------------------------------
+
+def test_resume_refuses_any_setting_of_another_run(tmp_path):
+    cfg = dict(epochs=1, hidden=64, **SMALL)
+    train(TrainConfig(out=str(tmp_path / "a"), **cfg), log=quiet, progress=False)
+    ckpt = str(tmp_path / "a" / "checkpoint.npz")
+    for change in ({"lr": 0.5}, {"weight_decay": 0.0}, {"schedule": "constant"}, {"warmup": 5},
+                   {"epochs": 4}, {"seed": 1}):
+        with pytest.raises(CheckpointError, match=f"{next(iter(change))}="):
+            train(TrainConfig(out=str(tmp_path / "b"), **{**cfg, **change}), resume=ckpt, log=quiet,
+                  progress=False)
+    # where and how may change: another output folder, no plot
+    train(TrainConfig(out=str(tmp_path / "c"), **{**cfg, "plot": True}), resume=ckpt, log=quiet, progress=False)
+
+
+def test_resume_may_add_epochs_where_the_schedule_ignores_the_total(tmp_path):
+    cfg = dict(hidden=64, schedule="constant", **SMALL)
+    train(TrainConfig(out=str(tmp_path / "a"), epochs=1, **cfg), log=quiet, progress=False)
+    more = train(TrainConfig(out=str(tmp_path / "a"), epochs=2, **cfg), resume=str(tmp_path / "a" / "checkpoint.npz"),
+                 log=quiet, progress=False)
+    whole = train(TrainConfig(out=str(tmp_path / "b"), epochs=2, **cfg), log=quiet, progress=False)
+    assert [r["steps"] for r in more["epochs"]] == [10, 20]
+    same_params(tmp_path / "a" / "checkpoint.npz", tmp_path / "b" / "checkpoint.npz")
+
+
+def test_every_setting_either_defines_the_run_or_only_where_it_runs():
+    where = {"backend", "data", "verify", "out", "save_every", "plot"}
+    fields = set(TrainConfig.__dataclass_fields__)
+    assert set(RUN_SETTINGS) | where == fields and not set(RUN_SETTINGS) & where
+
+
+# -- settings that make no run -------------------------------------------------------------------
+
+def test_bad_settings_raise_config_errors_before_the_data_loads(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match="output folder .*afile/sub: cannot create it"):
+        Trainer(TrainConfig(out=str(tmp_path / "afile" / "sub")), log=quiet)
+    with pytest.raises(ConfigError, match="validation=60000 must leave"):
+        Trainer(TrainConfig(out=str(tmp_path / "o"), validation=60000), log=quiet)
+    with pytest.raises(ConfigError, match="train_limit must be a positive"):
+        Trainer(TrainConfig(out=str(tmp_path / "o"), train_limit=-5), log=quiet)
+
+
+def test_no_momentum_means_no_nesterov_whatever_the_recipe():
+    c = TrainConfig(model="dense", momentum=0.0).resolved()
+    assert (c.momentum, c.nesterov) == (0.0, False)
+    assert TrainConfig(model="dense").resolved().nesterov is True
