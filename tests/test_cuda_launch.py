@@ -53,7 +53,7 @@ class Kernel:
         return self.compiled
 
     def typeof_pyval(self, a):
-        return ("array", a.dtype.char, a.ndim)
+        return ("array", a.dtype.char, a.ndim) if hasattr(a, "dtype") and hasattr(a, "strides") else type(a)
 
     def __getitem__(self, config):
         def call(*args):
@@ -182,3 +182,16 @@ def test_host_arrays_always_take_the_dispatcher():
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
+
+
+def test_an_argument_list_with_a_scalar_stays_with_the_dispatcher():
+    """``flatten`` knows arrays only: a scalar argument (Numba passes it as a C int64) must
+    never reach the direct path, nor break the launch. (The own FFT once passed its length.)"""
+    kernel, core = Kernel(Compiled(2)), CoreAPI()
+    a, _, b = arrays()
+    for scalar in (8, np.int64(8), 0.5):
+        for _ in range(3):
+            L.launch(kernel, (1, 1, 1), (32, 1, 1), 0, 0, a, b, scalar, api=core.api())
+    assert len(kernel.calls) == 9 and core.launched == []
+    assert id(kernel) not in L._DIRECT
+

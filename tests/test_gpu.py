@@ -180,6 +180,8 @@ def test_float32_kernels_compile_without_float64():
     W, X = bk.asarray(spectra(rng, (p, q, m), np.float32)), bk.asarray(spectra(rng, (3, q, m), np.float32))
     bk.bmm_freq_conj_x_sum(X, bk.bmm_freq(W, X))
     bk.bmm_freq_conj_w(W, bk.bmm_freq(W, X))
+    A, R = bk.asarray(spectra(rng, (3, m), np.float32)), bk.asarray(spectra(rng, m, np.float32))
+    bk.cmul_conj(R, A), bk.cmul_conj_sum(A, A)         # the layer itself uses the fused kernel
     kernels = dict(vars(product_kernels(np.dtype(np.float32))))
     kernels["rfft_rows"], kernels["irfft_rows"] = fft_kernels(np.dtype(np.float32))
     for name, k in kernels.items():
@@ -201,14 +203,18 @@ def test_own_fft_refuses_lengths_it_cannot_do():
 
 
 @needs_gpu
-def test_runs_on_a_non_default_cupy_stream():
+@pytest.mark.parametrize("fft", ["cufft", "own"])
+def test_runs_on_a_non_default_cupy_stream(fft):
     import cupy
 
-    bk, rng = backend("own"), np.random.default_rng(2)
+    bk, rng = backend(fft), np.random.default_rng(2)
     x = rng.standard_normal((8, 256)).astype(np.float32)
     ref = Circulant(256, rng=5, backend=REF)
     want = ref.forward(x), ref.backward(x)
     layer = Circulant(256, rng=5, backend=bk)
+    # the layer's arrays were copied up on the legacy stream, which a non-blocking one does not
+    # wait for: settle them first (training makes its layers long before any such stream)
+    cupy.cuda.Stream.null.synchronize()
     with cupy.cuda.Stream(non_blocking=True) as stream:
         got = layer.forward(bk.asarray(x)), layer.backward(bk.asarray(x))
         stream.synchronize()
@@ -289,10 +295,12 @@ def test_circulant_backward_is_deterministic():
 
 
 @needs_gpu
-def test_kernels_launch_directly_after_the_first_call():
+@pytest.mark.parametrize("fft", ["cufft", "own"])
+def test_kernels_launch_directly_after_the_first_call(fft):
     # launch.py verifies its flattened parameters against Numba's on each kind's first call;
-    # every kind seen so far in this process must have passed that check, and the layer's three
-    # kernels must have launched directly on their later calls here.
+    # every kind seen so far in this process must have passed that check, and the layer's
+    # kernels (with the own FFT, its two transforms too) must have launched directly on their
+    # later calls here.
     from minicirc.backends.cuda import launch as L
 
     def direct_launches():
@@ -302,15 +310,17 @@ def test_kernels_launch_directly_after_the_first_call():
             counts[r["kernel"]] = counts.get(r["kernel"], 0) + r["direct_launches"]
         return counts
 
-    bk, rng = backend("cufft"), np.random.default_rng(5)
-    layer = Circulant(300, 200, rng=1, backend=bk)
-    x, dy = bk.asarray(rng.standard_normal((8, 300)).astype(np.float32)), bk.asarray(np.ones((8, 200), np.float32))
+    bk, rng = backend(fft), np.random.default_rng(5)
+    layer = Circulant(300, 200, rng=1, backend=bk) if fft == "cufft" else Circulant(256, 200, rng=1, backend=bk)
+    x = bk.asarray(rng.standard_normal((8, layer.d_in)).astype(np.float32))
+    dy = bk.asarray(np.ones((8, 200), np.float32))
     before = direct_launches()
     for _ in range(3):
         layer.forward(x)
         layer.backward(dy)
     after = direct_launches()
-    for name in ("sign_flip", "cmul", "cmul_conj_and_sum"):
+    names = ("sign_flip", "cmul", "cmul_conj_and_sum") + (("rfft_rows", "irfft_rows") if fft == "own" else ())
+    for name in names:
         assert after.get(name, 0) - before.get(name, 0) >= 2, (name, before, after)
 
 

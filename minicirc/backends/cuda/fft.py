@@ -151,13 +151,16 @@ def fft_kernels(real: Any) -> Tuple[Any, Any]:
             Ns *= 4
 
     @cuda.jit
-    def rfft_rows(x, twr, twi, out, n):
-        # out[row] (interleaved re/im, n/2 + 1 bins) = rfft(x[row] zero-padded or cropped to n)
+    def rfft_rows(x, twr, twi, out):
+        # out[row] (interleaved re/im, n/2 + 1 bins) = rfft(x[row] zero-padded or cropped to n).
+        # n comes from out's shape, 2 (n/2 + 1) reals: array arguments only, so that every
+        # launch can take the direct path (launch.py flattens arrays, not scalars).
         sm = cuda.shared.array(0, dtype=ft)
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nthreads = cuda.blockDim.x
-        N = n // 2
+        N = out.shape[1] // 2 - 1
+        n = 2 * N
         d = min(x.shape[1], n)
         for k in range(tid, N, nthreads):
             e = 2 * k
@@ -178,13 +181,14 @@ def fft_kernels(real: Any) -> Tuple[Any, Any]:
             out[row, 2 * k + 1] = ei + wr * oi + wi * orr
 
     @cuda.jit
-    def irfft_rows(X, twr, twi, out, n):
-        # out[row] (n reals) = irfft(X[row], n); X interleaved re/im, missing bins read as zero
+    def irfft_rows(X, twr, twi, out):
+        # out[row] (n reals, n = out's width) = irfft(X[row], n); X interleaved re/im, missing
+        # bins read as zero
         sm = cuda.shared.array(0, dtype=ft)
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nthreads = cuda.blockDim.x
-        N = n // 2
+        N = out.shape[1] // 2
         mX = X.shape[1] // 2
         half = ft(0.5)
         for k in range(tid, N, nthreads):
@@ -258,7 +262,7 @@ class StockhamFFT:
             twr, twi = self.twiddles(xp, n, real)
             kernel = fft_kernels(real)[0]
             launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
-                   a2, twr, twi, out.view(real), n)
+                   a2, twr, twi, out.view(real))
         return out.reshape(*lead, N + 1)
 
     def irfft(self, A: Any, n: int, stream: Any = 0) -> Any:
@@ -278,5 +282,5 @@ class StockhamFFT:
             twr, twi = self.twiddles(xp, n, real)
             kernel = fft_kernels(real)[1]
             launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
-                   A2.view(real), twr, twi, out, n)
+                   A2.view(real), twr, twi, out)
         return out.reshape(*lead, n)

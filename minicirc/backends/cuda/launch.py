@@ -6,7 +6,9 @@ one made contiguous first. CuPy arrays on a GPU take it too the first time each 
 argument list (dtypes, ranks, contiguity) meets each kernel: Numba's dispatcher types the
 arguments, compiles, and launches. From then on a ``Direct`` launcher for that kind does what
 Numba's own ``_Kernel.launch`` does after all that -- flatten each array into the kernel's
-parameters and call ``cuda.core.launch`` -- without the per-call work in front of it.
+parameters and call ``cuda.core.launch`` -- without the per-call work in front of it. An
+argument list with a scalar in it stays with the dispatcher on every call (``flatten`` knows
+arrays only), which is why minicirc's kernels take nothing but arrays.
 
 Why, as measured by ``minicirc.bench.gpu_profile`` on an NVIDIA H100 (numba-cuda 0.30.4,
 CuPy 14.2, 2026-11-27): a launch through the dispatcher cost 65-124 us of host time for a
@@ -25,6 +27,7 @@ current stream, so nothing needs a host synchronisation to stay in order.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -42,6 +45,11 @@ def _host_arg(a: Any) -> Any:
     if isinstance(a, np.ndarray) and not (a.flags.c_contiguous or a.flags.f_contiguous):
         return np.ascontiguousarray(a)
     return a
+
+
+def _is_array(a: Any) -> bool:
+    """An array argument, which ``flatten`` can turn into Numba's parameters (a scalar cannot)."""
+    return not isinstance(a, (numbers.Number, np.generic)) and hasattr(a, "strides")
 
 
 def _kind(a: Any) -> Tuple[Any, ...]:
@@ -147,6 +155,9 @@ def launch(kernel: Any, grid: Tuple[int, int, int], block: Tuple[int, int, int],
     """
     if not args or isinstance(args[0], np.ndarray):
         kernel[grid, block, stream, sharedmem](*[_host_arg(a) for a in args])
+        return
+    if not all(_is_array(a) for a in args):       # a scalar: Numba's own launch, every time
+        kernel[grid, block, stream, sharedmem](*args)
         return
     entry = _DIRECT.get(id(kernel))
     if entry is None:
