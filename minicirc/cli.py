@@ -1,8 +1,9 @@
 """The ``minicirc`` command: train, evaluate, info, bench, reproduce.
 
-Bad option values give argparse's usage message and exit status 2; a bad data file or
-checkpoint gives a one-line error naming the file and exit status 1; Ctrl-C during
-training saves a checkpoint and exits with 130; a non-finite loss exits with 3.
+Bad option values, and options that conflict, give a one-line error and exit status 2; a
+bad data file or checkpoint, or a file that cannot be written, a one-line error naming the
+file and exit status 1; Ctrl-C during training saves a checkpoint and exits with 130; a
+non-finite loss exits with 3.
 """
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     o.add_argument("--momentum", type=_unit_float, default=None, help="SGD momentum")
     o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    o.add_argument("--no-nesterov", dest="nesterov", action="store_false",
+                   help="plain momentum, where the recipe has Nesterov's (dense)")
     o.add_argument("--weight-decay", type=_nonneg_float, default=None,
                    help="SGD: L2; Adam: decoupled (AdamW)")
     o.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
@@ -86,7 +89,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
     r.add_argument("--save-every", type=_nonneg_int, default=0,
                    help="also keep epoch-NNN.npz every N epochs")
-    r.add_argument("--resume", metavar="CHECKPOINT", default=None, help="continue a run from its checkpoint")
+    r.add_argument("--resume", metavar="CHECKPOINT", default=None,
+                   help="continue the run that wrote CHECKPOINT, with its settings, in its folder "
+                        "(options given here may change only where and how it runs: --backend, "
+                        "--out, --data, --save-every, --no-plot)")
     r.add_argument("--no-plot", dest="plot", action="store_false", help="skip curves.png")
     r.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="force the progress bar (default: only on a terminal)")
@@ -94,24 +100,53 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+#: Stands for "not on the command line" while the train options are parsed a second time.
+_UNSET = object()
+
+
+def _given(args: argparse.Namespace) -> dict:
+    """The train options the command line gave, by their ``TrainConfig`` names.
+
+    Parsed again into a namespace preset with ``_UNSET``: argparse fills in a default only
+    where the namespace has no value yet, so whatever is still ``_UNSET`` was not given.
+    """
+    from .train import TrainConfig
+
+    keys = set(TrainConfig.__dataclass_fields__)
+    ns = argparse.Namespace(**{a.dest: _UNSET for a in args.parser._actions if a.dest in keys})
+    args.parser.parse_args(args.argv, namespace=ns)
+    return {k: v for k, v in vars(ns).items() if k in keys and v is not _UNSET}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
-    keys = {f for f in TrainConfig.__dataclass_fields__}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in keys})
+    given = _given(args)
+    if args.resume:
+        config = TrainConfig.from_checkpoint(args.resume, **given)
+    else:
+        config = TrainConfig(**given)
     if config.model == "block" and config.block is None:
         args.parser.error("--model block needs --block SIZE")
     if config.block is not None and config.model != "block":
         args.parser.error("--block applies to --model block only")
+    if config.resolved().optimizer == "adam":
+        sgd_only = [f"--{k}" for k in ("momentum", "nesterov") if k in given]
+        if sgd_only:
+            args.parser.error(f"{' and '.join(sgd_only)} apply to SGD; this run uses adam "
+                              f"(the {config.model} recipe's), so add --optimizer sgd")
     train(config, resume=args.resume, progress=args.progress)
     return 0
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from .backends import BACKENDS
+
     p = sub.add_parser("evaluate", help="test error and confusion matrix of a checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--data", default=None, help="directory of MNIST IDX files (default: bundled)")
-    p.add_argument("--backend", default=None, help="backend to run on (default: the checkpoint's)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="backend to run on (default: the checkpoint's)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the MNIST checksums")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -120,10 +155,22 @@ def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-un
     from .checkpoint import load_into, read_checkpoint
     from .models import build_mlp
 
+    from .checkpoint import CheckpointError
+
     meta, arrays = read_checkpoint(path)
-    config = meta.get("config", {})
-    model = build_mlp(meta["arch"], dtype=config.get("dtype", "float32"),
-                      backend=backend or config.get("backend", "numpy"))
+    config, arch = meta.get("config", {}), meta.get("arch")
+    if not isinstance(arch, dict) or not isinstance(config, dict):
+        raise CheckpointError(f"{path}: its metadata has no architecture; not written by minicirc train")
+    trained_on = config.get("backend", "numpy")
+    try:
+        model = build_mlp(arch, dtype=config.get("dtype", "float32"), backend=backend or trained_on)
+    except RuntimeError as e:                     # a GPU checkpoint on a machine without one
+        if backend is None and trained_on != "numpy":
+            raise RuntimeError(f"{e}. {path} was trained on {trained_on}: add --backend numpy to "
+                               "run it on the CPU") from e
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: its architecture {arch} cannot be built: {e}") from e
     load_into(model, arrays, path)
     return meta, model
 
@@ -197,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     from .checkpoint import CheckpointError
     from .datasets import DataError
-    from .train import TrainingStopped
+    from .train import ConfigError, TrainingStopped
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in PASSTHROUGH:
@@ -206,12 +253,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv[1:]                    # the subcommand's own arguments, for _given
     try:
         return int(args.func(args) or 0)
     except TrainingStopped as e:
         print(f"minicirc: {e}", file=sys.stderr)
         return e.exit_code
+    except ConfigError as e:                # options that make no run: a usage error
+        args.parser.print_usage(sys.stderr)
+        print(f"minicirc {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except (CheckpointError, DataError) as e:
+        print(f"minicirc: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:                    # a folder or file that cannot be written; names it
         print(f"minicirc: error: {e}", file=sys.stderr)
         return 1
     except RuntimeError as e:       # e.g. a backend that cannot run here

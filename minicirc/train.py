@@ -102,6 +102,20 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @classmethod
+    def from_checkpoint(cls, path: str, **overrides: Any) -> "TrainConfig":
+        """The settings of the run that wrote checkpoint ``path``, to resume it with.
+
+        Its output goes on in the checkpoint's folder. ``overrides`` replace settings (those of
+        ``RUN_SETTINGS`` must keep their value, or ``Trainer.resume`` refuses the checkpoint).
+        """
+        meta, _ = read_checkpoint(path)
+        saved = meta.get("config")
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
+                                  "minicirc train")
+        return cls.from_dict({**saved, "out": str(Path(path).parent), **overrides})
+
 
 def evaluate(model: Sequential, X: Any, y: Any, batch: int = 2000) -> Dict[str, Any]:
     """Error rate and predictions on ``(X, y)``, in evaluation mode (dropout off)."""

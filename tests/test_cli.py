@@ -53,6 +53,9 @@ def test_evaluate_and_info(trained):
     (["train", "--model", "block"], "--model block needs --block"),
     (["train", "--dropout", "1.5"], "expected a number in [0, 1)"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--momentum", "0.5"], "--momentum apply to SGD; this run uses adam"),
+    (["train", "--validation", "60000", "--epochs", "1"], "validation=60000 must leave"),
+    (["evaluate", "x.npz", "--backend", "tpu"], "invalid choice: 'tpu'"),
 ])
 def test_bad_options_exit_2(args, message):
     p = run(*args)
@@ -92,6 +95,31 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted in epoch" in err and "--resume" in err and "Traceback" not in err
+    # in an epoch, or at its end when the signal came in its last step or during its checkpoint
+    assert "interrupted " in err and "--resume" in err and "Traceback" not in err
     p = run("info", str(tmp_path / "checkpoint.npz"))
     assert p.returncode == 0, p.stderr
+
+
+def test_output_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
+    (tmp_path / "afile").write_text("")
+    p = run("train", "--out", str(tmp_path / "afile" / "sub"), "--epochs", "1")
+    assert p.returncode == 2 and "afile/sub: cannot create it" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_resume_takes_the_checkpoints_settings_and_folder(tmp_path):
+    first = run("train", "--epochs", "1", "--schedule", "constant", "--train-limit", "1000", "--hidden", "64",
+                "--no-plot", "--out", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    ckpt = str(tmp_path / "checkpoint.npz")
+    p = run("train", "--resume", ckpt, "--lr", "0.5")              # another run's setting: refused
+    assert p.returncode == 1 and "lr=0.005 (this run: 0.5)" in p.stderr and "Traceback" not in p.stderr
+    # no model options: the checkpoint's (hidden 64, not the default 1024), in its folder; with a
+    # constant learning rate the run may be given more epochs
+    p = run("train", "--resume", ckpt, "--epochs", "2")
+    assert p.returncode == 0, p.stderr
+    assert "resumed from" in p.stdout and "epoch  2/2" in p.stdout
+    import json
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [e["epoch"] for e in results["epochs"]] == [1, 2] and results["config"]["hidden"] == 64
