@@ -1,6 +1,7 @@
 """Benchmark scripts run (tiny sizes): they time, they compare, they write their tables."""
 import json
 
+import numpy as np
 import pytest
 
 from minicirc.bench import block
@@ -124,3 +125,21 @@ def test_gpu_event_timer_reads_each_librarys_events_in_seconds():
 
     assert event_timer(cupy, torch, "circ-cufft")(step_taking(2.0), 3) == pytest.approx([2e-3] * 3)
     assert event_timer(cupy, torch, "circ-torch")(step_taking(0.5), 2) == pytest.approx([5e-4] * 2)
+
+
+def test_gpu_benchmark_agreement_survives_one_broken_implementation():
+    from minicirc.bench.gpu import _agreement
+
+    rng = np.random.default_rng(0)
+    ref = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)]
+
+    def good(scale):
+        return lambda: (ref[0] * scale, ref[1], {"r": ref[2], "b": ref[3]})
+
+    def broken():
+        raise AttributeError("'int' object has no attribute 'dtype'")
+
+    errors = {}
+    agree = _agreement({"circ-cufft": good(1.0), "circ-own": broken, "circ-torch": good(1.0 + 1e-6)}, errors)
+    assert set(agree) == {"circ-torch"} and agree["circ-torch"] == pytest.approx(1e-6, rel=1e-3)
+    assert errors == {"circ-own": "AttributeError: 'int' object has no attribute 'dtype'"}

@@ -60,8 +60,11 @@ def _max_rel(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b)) / max(1e-30, float(np.max(np.abs(b)))))
 
 
-def _agreement(steps: Dict[str, Callable[[], Any]]) -> Dict[str, float]:
-    """Largest relative difference of y, dx, dr, db of each circulant step from circ-cufft's."""
+def _agreement(steps: Dict[str, Callable[[], Any]], errors: Dict[str, str]) -> Dict[str, float]:
+    """Largest relative difference of y, dx, dr, db of each circulant step from circ-cufft's.
+
+    A step that fails is recorded in ``errors`` and left out; the others are still compared.
+    """
     if "circ-cufft" not in steps:
         return {}
 
@@ -69,9 +72,19 @@ def _agreement(steps: Dict[str, Callable[[], Any]]) -> Dict[str, float]:
         y, dx, grads = steps[name]()
         return [_host(v) for v in (y, dx, grads["r"], grads["b"])]
 
-    want = outputs("circ-cufft")
-    return {name: max(_max_rel(g, w) for g, w in zip(outputs(name), want))
-            for name in CIRCULANT if name in steps and name != "circ-cufft"}
+    try:
+        want = outputs("circ-cufft")
+    except Exception as e:
+        errors["circ-cufft"] = f"{type(e).__name__}: {e}"
+        return {}
+    agree = {}
+    for name in CIRCULANT:
+        if name in steps and name != "circ-cufft":
+            try:
+                agree[name] = max(_max_rel(g, w) for g, w in zip(outputs(name), want))
+            except Exception as e:  # report and go on: one broken path must not hide the others
+                errors[name] = f"{type(e).__name__}: {e}"
+    return agree
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -148,11 +161,9 @@ def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: A
                 skipped["linear-torch"] = too_big
             else:
                 steps["linear-torch"] = torch_linear_step(torch, n, np.float32, x, dy, device="cuda")
-    agree: Dict[str, float] = {}
-    try:
-        agree = _agreement(steps)
-    except Exception as e:
-        errors["agreement"] = f"{type(e).__name__}: {e}"
+    agree = _agreement(steps, errors)
+    for name in errors:                       # a step that failed is not timed
+        steps.pop(name, None)
     # Interleaved, so minicirc and PyTorch meet the same state of the GPU and the host.
     timed = round_robin(steps, args.max_calls, args.per_round, args.budget, warmup=args.warmup,
                         min_calls=args.min_calls, errors=errors,

@@ -2,8 +2,9 @@
 
 FFTs by cuFFT (``cupyx.scipy.fft``, ``fft="cufft"``, any ``n``) or by the hand-written Stockham
 kernel of ``fft.py`` (``fft="own"``, power-of-two ``n`` up to ``fft.max_n``). Numba kernels
-read CuPy arrays through the CUDA array interface and run on CuPy's current stream, so the
-two libraries' work stays in order without host synchronisation.
+read CuPy arrays in place (no copy: Numba takes their device pointers, by DLPack on its own
+launch path, from ``.data.ptr`` on minicirc's direct one) and run on CuPy's current stream, so
+the two libraries' work stays in order without host synchronisation.
 
 Nothing here is imported by ``import minicirc``: CuPy, Numba's CUDA target and the kernels
 are loaded when a ``CudaBackend`` is built, and a missing piece raises ``RuntimeError``
@@ -30,8 +31,8 @@ def _load() -> Tuple[Any, Any]:
     try:
         import cupy
     except ImportError as e:
-        raise RuntimeError(f"cuda backend: CuPy is not installed ({e}); install the wheel matching "
-                           "your CUDA, e.g. pip install cupy-cuda12x") from e
+        raise RuntimeError(f"cuda backend: CuPy is not installed ({e}); install the extra for your "
+                           "CUDA: pip install 'minicirc[gpu]' (CUDA 12) or 'minicirc[gpu-cuda13]'") from e
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # no driver, no device, broken install: CuPy's own words say which

@@ -6,7 +6,7 @@ real arithmetic in the spectrum's own precision: complex64 stays float32 through
 only constants (accumulator zeros) are typed by the kernel family built for that precision.
 
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
-arrays) or CuPy arrays (on a GPU, read through the CUDA array interface without a copy), and
+arrays) or CuPy arrays (on a GPU, read in place without a copy), and
 allocate their output with the same array module, and launch through ``launch.launch``
 (Numba's dispatcher for the first call of each kind, then ``cuda.core`` directly with the
 parameters Numba was seen to pass). A reduction over
