@@ -1,17 +1,18 @@
 """Checkpoints: one ``.npz`` of named arrays plus a JSON metadata string.
 
 Arrays: ``param/<name>`` (every parameter), ``buffer/<name>`` (the circulant ``signs``),
-``optim/<name>/<slot>`` (optimizer state). ``meta`` is a JSON string: format and minicirc
+``optim/<name>/<slot>`` (optimizer state) and ``optim/t`` (its step count). ``meta`` is a JSON string: format and minicirc
 version, architecture, epoch, seed, and whatever the trainer adds (data iterator and
 dropout generator states, history). Loaded with ``allow_pickle=False``; written to a
 temporary file in the same directory, flushed to disk, then renamed over the target, so a
-crash during a save leaves the previous checkpoint intact.
+crash during a save leaves the previous checkpoint intact; the file gets the mode the umask
+gives any new file.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
@@ -48,15 +49,17 @@ def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
     full_meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "minicirc_version": __version__, **meta}
     arrays["meta"] = np.array(json.dumps(full_meta))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A fresh name opened exclusively, rather than tempfile.mkstemp: mkstemp makes the file
+    # 0600 whatever the umask, and os.replace would hand that mode on to the checkpoint.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -67,9 +70,17 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
+        raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"{path}: a single NumPy array (.npy), not a minicirc checkpoint (.npz)")
+    try:
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
+        # NotImplementedError: zipfile's "That compression method is not supported", from a
+        # damaged header byte
         raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: no 'meta' entry; not a minicirc checkpoint")

@@ -75,6 +75,36 @@ def test_bad_files(tmp_path):
         read_checkpoint(tmp_path / "future.npz")
 
 
+def test_more_bad_files_name_themselves(tmp_path):
+    model, opt = model_and_opt()
+    good = tmp_path / "good.npz"
+    save_checkpoint(good, model, {"epoch": 1}, opt)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")           # an .npy under an .npz name
+    with pytest.raises(CheckpointError, match=r"array.npz: a single NumPy array \(.npy\)"):
+        read_checkpoint(tmp_path / "array.npz")
+    data = bytearray(good.read_bytes())
+    data[data.index(b"PK\x01\x02") + 10] = 99           # the first entry's compression method, as listed
+    (tmp_path / "method.npz").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="method.npz: .*compression method"):
+        read_checkpoint(tmp_path / "method.npz")
+
+
+def test_a_checkpoint_is_as_readable_as_any_file_the_user_writes(tmp_path):
+    import os
+    import stat
+
+    model, opt = model_and_opt()
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1}, opt)
+        (tmp_path / "other").write_text("")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "c.npz").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "other").stat().st_mode) == 0o644, oct(mode)
+
+
 def test_another_architecture_is_refused_and_model_untouched(tmp_path):
     small, _ = model_and_opt(hidden=32)
     save_checkpoint(tmp_path / "c.npz", small, {"epoch": 1})
