@@ -85,3 +85,37 @@ def test_optimizer_errors():
 def test_float64_input_to_float32_layer_is_computed_in_float32():
     y = mc.Circulant(8).forward(np.ones((2, 8)))
     assert y.dtype == np.float32
+
+
+GAINED = {"Dense": lambda g: mc.Dense(4, 3, gain=g), "Circulant": lambda g: mc.Circulant(4, 3, gain=g),
+          "BlockCirculant": lambda g: mc.BlockCirculant(4, 3, 2, gain=g)}
+
+
+@pytest.mark.parametrize("name", GAINED)
+@pytest.mark.parametrize("gain", [0.0, -1.0, float("nan"), float("inf"), "2"])
+def test_gain_must_be_a_positive_number(name, gain):
+    with pytest.raises(ValueError, match=rf"^{name}: gain must be a positive number, got {gain!r}$"):
+        GAINED[name](gain)
+    GAINED[name](2)                                          # an int is a number
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, np.complex64])
+def test_astype_refuses_what_the_constructor_refuses(dtype):
+    layer = mc.Circulant(4, rng=0)
+    with pytest.raises(TypeError, match=rf"Circulant: dtype must be float32 or float64, got {np.dtype(dtype)}"):
+        layer.astype(dtype)
+    with pytest.raises(TypeError, match=rf"Circulant: dtype must be float32 or float64, got {np.dtype(dtype)}"):
+        mc.Circulant(4, dtype=dtype)
+    with pytest.raises(TypeError, match="ReLU: dtype must be float32 or float64"):
+        mc.Sequential(mc.ReLU()).astype(dtype)
+
+
+@pytest.mark.parametrize("layer", [mc.Circulant(4, dtype=np.float64), mc.Dense(4, 4), mc.ReLU(), mc.Dropout(0.5)],
+                         ids=lambda l: type(l).__name__)
+def test_backward_refuses_dy_that_is_not_real(layer):
+    name = type(layer).__name__
+    layer.forward(np.ones((2, 4)))
+    for bad in (np.ones((2, 4)) * (1 + 1j), np.ones((2, 4), dtype=bool), np.full((2, 4), "a")):
+        with pytest.raises(TypeError, match=rf"{name}.*backward expected a real dy \(floating-point or integer\), got dtype {bad.dtype}"):
+            layer.backward(bad)
+    assert layer.backward(np.ones((2, 4), dtype=np.int64)).shape == (2, 4)   # integers are real

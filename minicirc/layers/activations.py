@@ -3,6 +3,9 @@
     ReLU:    y = max(x, 0)           dx = dy * [x > 0]
     Tanh:    y = tanh(x)             dx = dy * (1 - y^2)
     Sigmoid: y = 1 / (1 + e^-x)      dx = dy * y (1 - y)
+
+Built without ``dtype`` they compute in their input's dtype (float32 or float64); with one,
+they cast their input to it, as the layers with parameters do.
 """
 from __future__ import annotations
 
@@ -11,21 +14,30 @@ from typing import Any
 from .base import Layer
 
 
-class ReLU(Layer):
-    """``y = max(x, 0)``; the cache is the mask ``x > 0``."""
+class _Activation(Layer):
+    """A parameter-free elementwise layer: ``dtype=None`` follows the input."""
+
+    follows_input_dtype = True
+
+    def __init__(self, *, dtype: Any = None, backend: Any = None) -> None:
+        super().__init__(dtype=dtype, backend=backend)
+
+
+class ReLU(_Activation):
+    """``y = max(x, 0)``; the cache is the mask ``x > 0`` (and the dtype it was computed in)."""
 
     def forward(self, x: Any) -> Any:
         x = self._check_input(x, None)
         mask = x > 0
-        self._cache = (mask,)
+        self._cache = (mask, x.dtype)
         return x * mask
 
     def backward(self, dy: Any) -> Any:
-        (mask,) = self._cached()
-        return self._check_dy(dy, mask.shape) * mask
+        mask, dtype = self._cached()
+        return self._check_dy(dy, mask.shape, dtype) * mask
 
 
-class Tanh(Layer):
+class Tanh(_Activation):
     """``y = tanh(x)``; the derivative is written with ``y``, so ``y`` is the cache."""
 
     def forward(self, x: Any) -> Any:
@@ -36,10 +48,10 @@ class Tanh(Layer):
 
     def backward(self, dy: Any) -> Any:
         (y,) = self._cached()
-        return self._check_dy(dy, y.shape) * (1 - y * y)
+        return self._check_dy(dy, y.shape, y.dtype) * (1 - y * y)
 
 
-class Sigmoid(Layer):
+class Sigmoid(_Activation):
     """``y = 1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
 
     def forward(self, x: Any) -> Any:
@@ -47,10 +59,10 @@ class Sigmoid(Layer):
         xp = self.backend.xp
         # exp of a non-positive number only: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
         e = xp.exp(-xp.abs(x))
-        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(self.dtype, copy=False)
+        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         self._cache = (y,)
         return y
 
     def backward(self, dy: Any) -> Any:
         (y,) = self._cached()
-        return self._check_dy(dy, y.shape) * y * (1 - y)
+        return self._check_dy(dy, y.shape, y.dtype) * y * (1 - y)

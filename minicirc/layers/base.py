@@ -6,6 +6,9 @@
   (the circulant layer's ``signs``).
 - ``forward(x)`` stores what ``backward`` needs in ``self._cache`` (one explicit cache);
   ``backward(dy)`` reads it, fills ``grads`` and returns ``dx``.
+- ``dtype``: float32 or float64, what the layer computes in. A parameter-free layer
+  (``follows_input_dtype``) built without one has ``dtype = None`` and computes in its
+  input's float dtype, so a hand-built float64 model stays float64 between its layers.
 """
 from __future__ import annotations
 
@@ -21,14 +24,19 @@ class NonFiniteError(ValueError):
     """A layer met NaN or Inf in its input (the trainer turns this into a clean stop)."""
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class Layer:
     """Base class: bookkeeping and input checks shared by all layers."""
 
+    #: True for layers without parameters (activations, dropout): with ``dtype=None`` they
+    #: follow their input's dtype. A layer with parameters has one dtype, that of its arrays.
+    follows_input_dtype = False
+
     def __init__(self, *, dtype: Any = np.float32, backend: Any = None) -> None:
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"{type(self).__name__}: dtype must be float32 or float64, got {dtype}")
-        self.dtype = dtype
+        follow = dtype is None and self.follows_input_dtype
+        self.dtype: Optional[np.dtype] = None if follow else self._check_dtype(dtype)
         self.backend: Backend = get_backend(backend)
         self.params: Dict[str, Any] = {}
         self.grads: Dict[str, Any] = {}
@@ -43,7 +51,9 @@ class Layer:
     def backward(self, dy: Any) -> Any:
         raise NotImplementedError
 
-    __call__ = forward
+    def __call__(self, x: Any) -> Any:
+        # A method, not ``__call__ = forward``: that would bind this base class's forward.
+        return self.forward(x)
 
     def train(self, mode: bool = True) -> "Layer":
         self.training = mode
@@ -58,12 +68,14 @@ class Layer:
 
     def astype(self, dtype: Any) -> "Layer":
         """A deep copy of this layer with parameters and buffers cast to ``dtype``."""
+        dtype = self._check_dtype(dtype)
         clone = copy.deepcopy(self)
-        clone.dtype = np.dtype(dtype)
+        clone.dtype = dtype
         for store in (clone.params, clone.buffers):
             for k, v in store.items():
                 if np.issubdtype(v.dtype, np.floating):
-                    store[k] = v.astype(dtype)
+                    # C order: gradcheck perturbs these in place through a flat view.
+                    store[k] = v.astype(dtype, order="C")
         clone.grads = {}
         clone._cache = None
         return clone
@@ -75,6 +87,25 @@ class Layer:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     # -- helpers for subclasses -----------------------------------------------
+    def _check_dtype(self, dtype: Any) -> np.dtype:
+        dtype = np.dtype(dtype)
+        if dtype not in _FLOATS:
+            raise TypeError(f"{type(self).__name__}: dtype must be float32 or float64, got {dtype}")
+        return dtype
+
+    def _check_gain(self, gain: Any) -> None:
+        """The initialisation's variance factor: a NaN or non-positive gain gives NaN or zero weights."""
+        ok = isinstance(gain, (int, float, np.integer, np.floating)) and not isinstance(gain, bool)
+        if not (ok and np.isfinite(gain) and gain > 0):
+            raise ValueError(f"{type(self).__name__}: gain must be a positive number, got {gain!r}")
+
+    def _compute_dtype(self, a: Any) -> np.dtype:
+        """The dtype to compute ``a`` in: the layer's, or with ``dtype=None`` the input's own
+        (float32 or float64; another floating dtype such as float16 is computed in float32)."""
+        if self.dtype is not None:
+            return self.dtype
+        return a.dtype if a.dtype in _FLOATS else np.dtype(np.float32)
+
     def _check_sizes(self, **sizes: Any) -> None:
         """Constructor sizes must be positive integers (bools and floats are refused)."""
         for name, v in sizes.items():
@@ -126,11 +157,21 @@ class Layer:
         if bk.check_finite and not bk.all_finite(x):
             raise NonFiniteError(f"{self!r}: {what} contains NaN or Inf")
         # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
-        return x.astype(self.dtype, copy=False)
+        return x.astype(self._compute_dtype(x), copy=False)
 
-    def _check_dy(self, dy: Any, shape: tuple) -> Any:
-        if not self.backend.is_array(dy):
-            dy = self.backend.asarray(dy)
+    def _check_dy(self, dy: Any, shape: tuple, dtype: Any = None) -> Any:
+        """Validate ``dy`` against the last forward's output ``shape`` and cast it to ``dtype``
+        (the last forward's, for a layer that follows its input; else the layer's)."""
+        bk = self.backend
+        if not bk.is_array(dy):
+            dy = bk.asarray(dy)
+        # Complex dy would lose its imaginary part in the cast below (a warning at best), and
+        # bool or object is no gradient; integers are real numbers and cast exactly enough.
+        if dy.dtype.kind not in "fiu":
+            raise TypeError(f"{self!r}: backward expected a real dy (floating-point or integer), got dtype {dy.dtype}")
         if tuple(dy.shape) != tuple(shape):
             raise ValueError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the output of the last forward), got {tuple(dy.shape)}")
-        return dy.astype(self.dtype, copy=False)
+        # Not checked for NaN: a non-finite dy comes from a non-finite loss, which the trainer
+        # stops at, and a check per layer per backward would double the cost of the forward's
+        # input checks (19 us for a (128, 1024) float32 array on the numpy backend).
+        return dy.astype(dtype if dtype is not None else self._compute_dtype(dy), copy=False)

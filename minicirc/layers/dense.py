@@ -30,6 +30,7 @@ class Dense(Layer):
                  dtype: Any = np.float32, backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
         self._check_sizes(d_in=d_in, d_out=d_out)
+        self._check_gain(gain)
         self.d_in, self.d_out, self.bias = int(d_in), int(d_out), bool(bias)
         rng = np.random.default_rng(rng)
         W = rng.standard_normal((self.d_in, self.d_out)) * np.sqrt(gain / self.d_in)

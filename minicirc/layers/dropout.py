@@ -13,9 +13,14 @@ from .base import Layer
 
 
 class Dropout(Layer):
-    """Dropout with rate ``p`` and its own generator (seeded by ``rng``): no global state."""
+    """Dropout with rate ``p`` and its own generator (seeded by ``rng``): no global state.
 
-    def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = np.float32,
+    Built without ``dtype`` it computes in its input's dtype (float32 or float64).
+    """
+
+    follows_input_dtype = True
+
+    def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = None,
                  backend: Any = None) -> None:
         super().__init__(dtype=dtype, backend=backend)
         if not 0.0 <= float(p) < 1.0:
@@ -28,18 +33,19 @@ class Dropout(Layer):
 
     def forward(self, x: Any) -> Any:
         x = self._check_input(x, None)
+        dtype = x.dtype                      # the layer's, or the input's (dtype=None)
         if not self.training or self.p == 0.0:
-            self._cache = (None, x.shape)
+            self._cache = (None, x.shape, dtype)
             return x
-        # Built in the layer's dtype from the start: a bool mask divided by a Python float
+        # Built in the compute dtype from the start: a bool mask divided by a Python float
         # would make a float64 temporary (the profile's largest item, 18% of a step).
-        scale = (self.rng.random(x.shape, dtype=self.dtype) >= self.p).astype(self.dtype)
-        scale *= self.dtype.type(1.0 / (1.0 - self.p))
+        scale = (self.rng.random(x.shape, dtype=dtype) >= self.p).astype(dtype)
+        scale *= dtype.type(1.0 / (1.0 - self.p))
         scale = self.backend.asarray(scale)
-        self._cache = (scale, x.shape)
+        self._cache = (scale, x.shape, dtype)
         return x * scale
 
     def backward(self, dy: Any) -> Any:
-        scale, shape = self._cached()
-        dy = self._check_dy(dy, shape)
+        scale, shape, dtype = self._cached()
+        dy = self._check_dy(dy, shape, dtype)
         return dy if scale is None else dy * scale
