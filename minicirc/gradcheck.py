@@ -43,8 +43,15 @@ def rel_error(a: Any, b: Any) -> float:
 def numerical_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, eps: float = 1e-6) -> np.ndarray:
     """Central differences of ``sum(f() * dy)`` with respect to every element of ``a``.
 
-    ``f`` takes no argument: it reads ``a``, which is perturbed in place and restored.
+    ``f`` takes no argument: it reads ``a``, which is perturbed in place and restored. The
+    result is float64. Each difference is divided by the step actually taken: in a float32
+    array ``a + eps`` rounds to float32, and dividing by the nominal ``2 eps`` would be off
+    by several percent. An element whose step rounds away entirely (``eps`` below the
+    array's resolution there) gets NaN. Use float64 arrays to check gradients.
     """
+    if a.dtype.kind != "f":
+        raise TypeError(f"numerical_grad: the array must be floating-point (float64 to check "
+                        f"gradients), got dtype {a.dtype}")
     grad = np.zeros(a.shape, dtype=np.float64)
     flat, gflat = a.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, a):
@@ -52,17 +59,26 @@ def numerical_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, eps: float = 1e
     for i in range(flat.size):
         old = flat[i]
         flat[i] = old + eps
+        hi = np.float64(flat[i])                   # the perturbed value as stored, rounded
         plus = np.sum(np.asarray(f()) * dy)
         flat[i] = old - eps
+        lo = np.float64(flat[i])
         minus = np.sum(np.asarray(f()) * dy)
         flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
+        gflat[i] = (plus - minus) / (hi - lo) if hi != lo else np.nan
     return grad
 
 
 def directional_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, v: np.ndarray,
                      eps: float = 1e-6) -> float:
-    """One central difference along direction ``v``: approximates ``<grad, v>``."""
+    """One central difference along direction ``v``: approximates ``<grad, v>``.
+
+    ``a`` must be float64: in a lower precision each element's step ``eps * v`` rounds
+    differently, and no single divisor is right.
+    """
+    if a.dtype != np.float64:
+        raise TypeError(f"directional_grad: the array must be float64, got dtype {a.dtype}; "
+                        "convert it with a.astype(np.float64)")
     old = a.copy()
     a += eps * v
     plus = np.sum(np.asarray(f()) * dy)
@@ -88,10 +104,12 @@ def _generators(obj: Any) -> Iterator[np.random.Generator]:
                 yield v
 
 
-def _run(obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: float, directional: bool,
+def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: float, directional: bool,
          seed: int, forward: Callable[[], Any], backward: Callable[[], Any],
          params: Dict[str, np.ndarray], grads: Callable[[], Dict[str, Any]],
-         input_name: Optional[str] = "dx") -> Dict[str, float]:
+         labels: Dict[str, str], input_name: Optional[str] = "dx") -> Dict[str, float]:
+    """``params`` and ``grads()`` are keyed by gradient name; ``labels`` gives each one's
+    parameter name for error messages."""
     gens = list(_generators(obj))
     states = [g.bit_generator.state for g in gens]
 
@@ -108,6 +126,14 @@ def _run(obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: float, direct
     missing = set(params) - set(analytic)
     if missing:
         raise GradientCheckError(f"backward() set no gradient for {sorted(missing)}", {})
+    # A gradient of the wrong shape would broadcast through the directional product and pass
+    # (an optimizer then fails on it), or make the full comparison raise a bare ValueError.
+    for name, a in targets.items():
+        got = np.shape(analytic[name])
+        if got != a.shape:
+            of = "the input x" if name == input_name else f"parameter {labels[name]!r}"
+            raise GradientCheckError(f"gradient check for {what}: gradient {name} has shape {got}, "
+                                     f"expected {a.shape}, the shape of {of}", {})
     rng = np.random.default_rng(seed + 1)
     errors: Dict[str, float] = {}
     for name, a in targets.items():
@@ -137,15 +163,18 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     if "x" in layer64.params:
         raise ValueError(f"check_layer: {type(layer).__name__} has a parameter named 'x'; its gradient "
                          "'dx' would be confused with the input gradient. Rename the parameter.")
-    x64 = np.array(x, dtype=np.float64)
+    # order="C": numerical_grad perturbs x through a flat view (a transposed x is Fortran-ordered).
+    x64 = np.array(x, dtype=np.float64, order="C")
     y = layer64.forward(x64)
     dy = rng.standard_normal(y.shape)
     # The table names every gradient after the math: dx for the input, d<name> for a parameter.
-    errors = _run(layer64, x64, dy, eps, tol, directional, seed,
+    what = type(layer).__name__
+    errors = _run(what, layer64, x64, dy, eps, tol, directional, seed,
                   forward=lambda: layer64.forward(x64), backward=lambda: layer64.backward(dy),
                   params={f"d{k}": p for k, p in layer64.params.items()},
-                  grads=lambda: {f"d{k}": g for k, g in layer64.grads.items()})
-    return _verdict(type(layer).__name__, errors, tol, raise_on_fail)
+                  grads=lambda: {f"d{k}": g for k, g in layer64.grads.items()},
+                  labels={f"d{k}": k for k in layer64.params})
+    return _verdict(what, errors, tol, raise_on_fail)
 
 
 def _randomise_zeros(params: Dict[str, np.ndarray], rng: np.random.Generator) -> None:
@@ -163,18 +192,18 @@ def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol
     rng = np.random.default_rng(seed)
     for layer in model64.layers:
         _randomise_zeros(layer.params, rng)
-    x64 = np.array(x, dtype=np.float64)
+    x64 = np.array(x, dtype=np.float64, order="C")        # C order: see check_layer
 
     def forward() -> float:
         return loss.forward(model64.forward(x64), t)
 
     params = {f"{i}.{k}": p for i, layer in enumerate(model64.layers) for k, p in layer.params.items()}
-    errors = _run(model64, x64, np.float64(1.0), eps, tol, directional, seed,
+    errors = _run("model", model64, x64, np.float64(1.0), eps, tol, directional, seed,
                   forward=forward, backward=lambda: model64.backward(loss.backward()),
                   params=params,
                   grads=lambda: {f"{i}.{k}": g for i, layer in enumerate(model64.layers)
                                  for k, g in layer.grads.items()},
-                  input_name="dx")
+                  labels={k: k for k in params}, input_name="dx")
     return _verdict("model", errors, tol, raise_on_fail)
 
 

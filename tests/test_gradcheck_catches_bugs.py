@@ -4,7 +4,8 @@ import pytest
 
 import minicirc as mc
 from minicirc.backends import NumpyBackend
-from minicirc.gradcheck import GradientCheckError, check_layer, check_model, rel_error
+from minicirc.gradcheck import (GradientCheckError, check_layer, check_model, directional_grad,
+                                numerical_grad, rel_error)
 
 
 class NoConjBackend(NumpyBackend):
@@ -50,7 +51,8 @@ def test_missing_mean_in_loss_is_caught():
     x = np.random.default_rng(0).standard_normal((3, 5))
     with pytest.raises(GradientCheckError) as info:
         check_model(model, LossWithoutMean(), x, np.array([0, 1, 2]))
-    assert info.value.errors["0.W"] > 0.5
+    # B times too large: rel_error (B - 1) / (B + 1) = 0.5 exactly, up to the differences' noise
+    assert info.value.errors["0.W"] == pytest.approx(0.5, abs=1e-6)
 
 
 def test_directional_mode_catches_bugs_too():
@@ -104,3 +106,77 @@ def test_zero_parameters_are_randomised_so_they_cannot_hide_a_bug():
 
     with pytest.raises(GradientCheckError):
         check_layer(Squared(), np.ones((2, 3)))
+
+
+class KeepdimsBias(mc.Layer):
+    """Planted bug: db with a stray leading axis, shape (1, d) for b of shape (d,)."""
+
+    def __init__(self, d):
+        super().__init__(dtype=np.float64)
+        self.d = d
+        self.params["a"] = np.full(d, 1.5)
+        self.params["b"] = np.zeros(d)
+
+    def forward(self, x):
+        x = self._check_input(x, self.d)
+        self._cache = (x,)
+        return x * self.params["a"] + self.params["b"]
+
+    def backward(self, dy):
+        (x,) = self._cached()
+        dy = self._check_dy(dy, x.shape)
+        self.grads["a"] = (dy * x).sum(axis=0)
+        self.grads["b"] = dy.sum(axis=0, keepdims=True)
+        return dy * self.params["a"]
+
+
+class KeepdimsDx(KeepdimsBias):
+    """Planted bug: dx with an extra axis (it broadcasts against everything)."""
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["b"] = self.grads["b"][0]
+        return dx[None]
+
+
+@pytest.mark.parametrize("directional", [False, True])
+def test_a_gradient_of_the_wrong_shape_is_caught(directional):
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    with pytest.raises(GradientCheckError, match=r"KeepdimsBias: gradient db has shape \(1, 6\), "
+                                                 r"expected \(6,\), the shape of parameter 'b'"):
+        check_layer(KeepdimsBias(6), x, directional=directional)
+    with pytest.raises(GradientCheckError, match=r"KeepdimsDx: gradient dx has shape \(1, 4, 6\), "
+                                                 r"expected \(4, 6\), the shape of the input x"):
+        check_layer(KeepdimsDx(6), x, directional=directional)
+    model = mc.Sequential(KeepdimsBias(6), mc.Dense(6, 3, rng=0))
+    with pytest.raises(GradientCheckError, match=r"model: gradient 0.b has shape \(1, 6\), "
+                                                 r"expected \(6,\), the shape of parameter '0.b'"):
+        check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 1, 2, 0]), directional=directional)
+
+
+def test_fortran_ordered_inputs_and_parameters_are_checked():
+    """A transposed x (or parameter) is Fortran-ordered; the float64 copies are made C-ordered
+    so that numerical_grad can perturb them in place."""
+    x = np.random.default_rng(1).standard_normal((5, 4)).T
+    assert x.flags.f_contiguous and not x.flags.c_contiguous
+    layer = mc.Dense(5, 3, rng=0)
+    layer.params["W"] = np.asfortranarray(layer.params["W"])
+    assert set(check_layer(layer, x)) == {"dx", "dW", "db"}
+    assert layer.astype(np.float64).params["W"].flags.c_contiguous
+    model = mc.Sequential(layer, mc.Tanh(), mc.Dense(3, 3, rng=1))
+    assert set(check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 1, 2, 0]))) == \
+        {"dx", "0.W", "0.b", "2.W", "2.b"}
+
+
+def test_numerical_grad_divides_by_the_step_a_float32_array_took():
+    """In float32, a + eps rounds: d/da sum(a^2) at a = 1 came out 1.967, not 2."""
+    a32 = np.array([1.0, 3.0, 10.0], np.float32)
+    got = numerical_grad(lambda: a32.astype(np.float64) ** 2, a32, 1.0)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, 2 * a32, rtol=1e-6)
+    # where eps is below the array's resolution the step rounds away: NaN, not a silent 0
+    assert np.isnan(numerical_grad(lambda: a32.astype(np.float64) ** 2, a32, 1.0, eps=1e-9)).all()
+    with pytest.raises(TypeError, match="numerical_grad: the array must be floating-point.*got dtype int64"):
+        numerical_grad(lambda: 0.0, np.arange(3), 1.0)
+    with pytest.raises(TypeError, match="directional_grad: the array must be float64, got dtype float32"):
+        directional_grad(lambda: a32 ** 2, a32, 1.0, np.ones(3))

@@ -25,8 +25,9 @@ fifth of a step; the transforms are the rest, and pocketfft's own pool sleeps wh
 On a machine with idle cores, try ``kernel_parallel_min=1 << 20`` with one of those settings.
 
 Every primitive returns a fresh array that no later call writes to, so a layer may keep
-what it gets (the forward spectrum for backward, ``y`` for the next layer). ``overwrite_x``
-is not passed: scipy ignores it for real transforms.
+what it gets (the forward spectrum for backward, ``y`` for the next layer). ``irfft``
+passes the layers' ``overwrite`` on as ``overwrite_x`` (the protocol's hint that its input is
+a temporary), which SciPy ignores for complex-to-real transforms; ``rfft`` does not pass it.
 """
 from __future__ import annotations
 
