@@ -123,5 +123,8 @@ def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] 
         target[...] = array_module(target).asarray(arrays[f"{kind}/{name}"])
     if optimizer is not None:
         xp = array_module(targets[0][2]) if targets else np
-        optimizer.load_state_arrays({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")},
-                                    asarray=xp.asarray)
+        try:
+            optimizer.load_state_arrays({k[len("optim/"):]: v for k, v in arrays.items()
+                                         if k.startswith("optim/")}, asarray=xp.asarray)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: optimizer state: {e}") from None

@@ -108,3 +108,78 @@ def test_initialisation_keeps_variance_through_a_deep_stack():
         for i in range(10):
             h = mc.ReLU().forward(cls(512, rng=i, gain=1.0).forward(h))
         assert np.mean(h ** 2) / np.mean(x ** 2) < 0.01
+
+
+def small_model_and_data():
+    rng = np.random.default_rng(0)
+    X, t = rng.standard_normal((16, 8)).astype(np.float32), rng.integers(0, 3, 16)
+    return mc.Sequential(mc.Circulant(8, rng=0), mc.ReLU(), mc.Dense(8, 3, rng=1)), X, t
+
+
+def train_steps(model, opt, X, t, k):
+    loss = mc.SoftmaxCrossEntropy()
+    for _ in range(k):
+        loss.forward(model.forward(X), t)
+        model.backward(loss.backward())
+        opt.step()
+
+
+@pytest.mark.parametrize("make_opt", [lambda m: mc.Adam(m, lr=1e-2), lambda m: mc.SGD(m, lr=0.1, momentum=0.9)])
+def test_saved_optimizer_state_resumes_exactly(tmp_path, make_opt):
+    """Through a checkpoint, as a user of the API resumes: the step count t (Adam's bias
+    correction) comes back with the moments, and the next step is the uninterrupted one."""
+    from minicirc.checkpoint import load_into, read_checkpoint, save_checkpoint
+
+    a, X, t = small_model_and_data()
+    oa = make_opt(a)
+    train_steps(a, oa, X, t, 5)
+    assert oa.state_arrays()["t"].shape == () and oa.state_arrays()["t"].dtype == np.int64
+    save_checkpoint(tmp_path / "c.npz", a, {}, oa)
+    b, _, _ = small_model_and_data()
+    ob = make_opt(b)
+    load_into(b, read_checkpoint(tmp_path / "c.npz")[1], optimizer=ob)
+    assert ob.t == oa.t == 5
+    train_steps(a, oa, X, t, 1)
+    train_steps(b, ob, X, t, 1)
+    for (name, pa, _), (_, pb, _) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(pa, pb, err_msg=name)
+
+
+def test_state_without_a_step_count_leaves_t_alone():
+    """Checkpoints written before t was saved: the caller (the trainer reads its metadata) sets t."""
+    model, X, t = small_model_and_data()
+    opt = mc.Adam(model, lr=1e-2)
+    train_steps(model, opt, X, t, 3)
+    old = {k: v for k, v in opt.state_arrays().items() if k != "t"}
+    other = mc.Adam(small_model_and_data()[0], lr=1e-2)
+    other.t = 7
+    other.load_state_arrays(old)
+    assert other.t == 7 and set(other.state) == set(opt.state)
+    with pytest.raises(ValueError, match=r"Adam: the step count 't' must be a non-negative integer scalar, got float64"):
+        other.load_state_arrays({**old, "t": np.array(2.5)})
+    assert other.t == 7
+
+
+@pytest.mark.parametrize("make_opt", [lambda m: mc.Adam(m, lr=1e-2), lambda m: mc.SGD(m, lr=0.1, momentum=0.9)])
+def test_a_step_that_fails_changes_nothing(make_opt):
+    model, X, t = small_model_and_data()
+    opt = make_opt(model)
+    train_steps(model, opt, X, t, 2)
+    before = ([p.copy() for _, p, _ in model.named_parameters()],
+              {k: v.copy() for k, v in opt.state_arrays().items()})
+
+    def unchanged():
+        assert opt.t == 2
+        for p, q in zip(before[0], (p for _, p, _ in model.named_parameters())):
+            np.testing.assert_array_equal(p, q)
+        for k, v in opt.state_arrays().items():
+            np.testing.assert_array_equal(v, before[1][k])
+
+    model[2].grads.pop("b")                                  # the last parameter has no gradient
+    with pytest.raises(RuntimeError, match="'2.b' has no gradient"):
+        opt.step()
+    unchanged()
+    model[2].grads["b"] = np.ones((1, 3), np.float32)        # a stray keepdims axis
+    with pytest.raises(ValueError, match=r"gradient of '2.b' has shape \(1, 3\), expected \(3,\)"):
+        opt.step()
+    unchanged()

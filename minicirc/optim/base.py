@@ -18,22 +18,44 @@ class Optimizer:
         self.state: Dict[str, Dict[str, Any]] = {}
 
     def step(self) -> None:
-        self.t += 1
-        for name, p, g in self.model.named_parameters():
+        # Check every gradient before touching anything: a step that fails half-way would
+        # leave some parameters (and t, Adam's bias correction) one step ahead of the others.
+        triples = list(self.model.named_parameters())
+        for name, p, g in triples:
             if g is None:
                 raise RuntimeError(f"{type(self).__name__}: parameter {name!r} has no gradient; run backward() first")
+            if tuple(g.shape) != tuple(p.shape):
+                raise ValueError(f"{type(self).__name__}: gradient of {name!r} has shape {tuple(g.shape)}, "
+                                 f"expected {tuple(p.shape)}, the parameter's shape")
+        self.t += 1
+        for name, p, g in triples:
             self._update(name, p, g, self.state.setdefault(name, {}))
 
     def _update(self, name: str, p: Any, g: Any, st: Dict[str, Any]) -> None:
         raise NotImplementedError
 
     def state_arrays(self) -> Dict[str, np.ndarray]:
-        """Flat ``{"<param>/<slot>": array}`` for a checkpoint (on the host)."""
-        return {f"{name}/{slot}": np.asarray(v.get() if hasattr(v, "get") else v)
-                for name, st in self.state.items() for slot, v in st.items()}
+        """Flat ``{"<param>/<slot>": array}`` for a checkpoint (on the host), and the step
+        count under ``"t"`` (Adam's bias correction needs it; having no ``/``, the key
+        cannot clash with a parameter's)."""
+        arrays = {f"{name}/{slot}": np.asarray(v.get() if hasattr(v, "get") else v)
+                  for name, st in self.state.items() for slot, v in st.items()}
+        arrays["t"] = np.array(self.t, dtype=np.int64)
+        return arrays
 
     def load_state_arrays(self, arrays: Dict[str, np.ndarray], asarray: Any = np.asarray) -> None:
+        """The inverse of ``state_arrays``. Without ``"t"`` (a checkpoint written before it
+        was saved) ``self.t`` is left as it is, for the caller to set."""
+        arrays = dict(arrays)
+        t = arrays.pop("t", None)
+        if t is not None:
+            t = np.asarray(t)
+            if t.shape != () or t.dtype.kind not in "iu" or t < 0:
+                raise ValueError(f"{type(self).__name__}: the step count 't' must be a non-negative "
+                                 f"integer scalar, got {t.dtype} of shape {t.shape}: {t!r}")
         self.state = {}
         for key, v in arrays.items():
             name, slot = key.rsplit("/", 1)
             self.state.setdefault(name, {})[slot] = asarray(v)
+        if t is not None:
+            self.t = int(t)
