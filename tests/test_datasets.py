@@ -305,6 +305,20 @@ def test_user_directory_problems(small_dir):
         load_mnist(small_dir / "nope")
 
 
+def test_empty_sets_and_vanishing_fractions_are_named(small_dir):
+    images = small_dir / "t10k-images-idx3-ubyte.gz"
+    write_idx(images, np.zeros((0, 4, 5), np.uint8))
+    write_idx(small_dir / "t10k-labels-idx1-ubyte", np.zeros(0, np.uint8))
+    with raises_data_error(images, "holds no images; the test set is empty"):
+        load_mnist(small_dir, verify=False)
+    write_idx(images, np.zeros((20, 4, 5), np.uint8))
+    write_idx(small_dir / "t10k-labels-idx1-ubyte", np.zeros(20, np.uint8))
+    # 0.001 of 50 images rounds to none: refused rather than silently no validation set
+    with pytest.raises(ValueError, match=r"validation=0.001 of 50 training samples holds out none"):
+        load_mnist(small_dir, verify=False, validation=0.001)
+    assert len(load_mnist(small_dir, verify=False, validation=0.02).val[0]) == 1     # the hint's 1/n
+
+
 # ---------------------------------------------------------------------------------------------
 # Batches
 

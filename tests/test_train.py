@@ -283,3 +283,14 @@ def test_no_momentum_means_no_nesterov_whatever_the_recipe():
     c = TrainConfig(model="dense", momentum=0.0).resolved()
     assert (c.momentum, c.nesterov) == (0.0, False)
     assert TrainConfig(model="dense").resolved().nesterov is True
+
+
+def test_images_of_another_size_are_refused_before_training(tmp_path):
+    from minicirc.datasets import DataError, write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 32, 32), dtype=np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    with pytest.raises(DataError, match="images of 1024 pixels, the circulant MLP takes 784"):
+        Trainer(TrainConfig(data=str(tmp_path), verify=False, out=str(tmp_path / "o")), log=quiet)

@@ -75,6 +75,8 @@ def _check(split: str, images: np.ndarray, labels: np.ndarray, ipath: Path, lpat
     if len(images) != len(labels):
         raise DataError(f"{split} set: {ipath} has {len(images)} images but {lpath} has "
                         f"{len(labels)} labels")
+    if len(images) == 0:
+        raise DataError(f"{ipath}: holds no images; the {split} set is empty")
     bad = np.flatnonzero(labels > 9)
     if bad.size:
         raise DataError(f"{lpath}: {bad.size} labels outside 0..9, the first {labels[bad[0]]} "
@@ -101,6 +103,9 @@ def _n_validation(validation: Union[int, float], n: int) -> int:
     if not 0 <= k < n:
         raise ValueError(f"load_mnist: validation={validation} must leave 0 to {n - 1} of the "
                          f"{n} training samples out")
+    if k == 0 and validation > 0:             # a fraction too small to hold out one sample
+        raise ValueError(f"load_mnist: validation={validation} of {n} training samples holds out "
+                         f"none; ask for at least {1 / n:.2g}, or for a count")
     return k
 
 
