@@ -1,7 +1,7 @@
 """Default training recipes per model kind, chosen on a validation split, never on the test set.
 
 Starting points from DESIGN.md ("What is known to train well on MNIST"), confirmed with
-``minicirc train --validation 10000`` runs recorded in docs/results/mnist.md.
+``minicirc train --validation 10000`` runs recorded in docs/results/tuning.md.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
               "dropout": 0.0, "epochs": 15},
     # AdamW with light dropout (DESIGN's reference: lr 3e-3, decay 0.3). On a 10,000-image
     # validation split (seed 0, 15 epochs) lr 5e-3 with decay 0.1 gave 3.24% against 3.59%:
-    # the tuning table is in docs/results/mnist.md.
+    # the tuning table is in docs/results/tuning.md.
     "circulant": {"optimizer": "adam", "lr": 5e-3, "weight_decay": 0.1, "dropout": 0.1, "epochs": 15},
     "hybrid": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
     "block": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},

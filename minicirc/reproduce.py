@@ -6,6 +6,9 @@ writes a markdown table (fully-connected parameters, compression against dense, 
 error mean and standard deviation over seeds, seconds per epoch) and a plot of test error
 against parameter count. Every figure in the written file comes from this run; the file
 records the command that produced it.
+
+A run whose loss turns NaN or infinite is shown as diverged, and the sweep goes on; Ctrl-C
+stops the sweep without touching the document (the finished runs' results stay in ``--out``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from . import __version__
+from .backends import BACKENDS
+from .cli import _nonneg_int, _positive_int
+from .train import TrainingStopped
 
 #: name -> TrainConfig overrides. The recipes (minicirc/recipes.py) fill in the rest.
 EXPERIMENTS: Dict[str, Dict[str, Any]] = {
@@ -41,9 +47,15 @@ DEFAULT_MODELS = ["dense", "circulant", "circulant-no-D", "hybrid", "block-256",
 STALLED = 0.5
 
 
+#: Exit status of a run stopped by a non-finite loss (train.TrainingStopped): a diverged run.
+DIVERGED = 3
+
+
 def run_all(names: List[str], seeds: List[int], out: Path, epochs: Optional[int], backend: str,
             train_limit: Optional[int], log: Any = print) -> Dict[str, List[Dict[str, Any]]]:
-    from .train import TrainConfig, train
+    """Each model for each seed: its results dict, or ``{"seed", "diverged"}`` for a run whose
+    loss went non-finite. Ctrl-C (``TrainingStopped`` with status 130) ends the sweep."""
+    from .train import TrainConfig, TrainingStopped, train
 
     runs: Dict[str, List[Dict[str, Any]]] = {}
     for name in names:
@@ -51,24 +63,36 @@ def run_all(names: List[str], seeds: List[int], out: Path, epochs: Optional[int]
             cfg = TrainConfig(**EXPERIMENTS[name], seed=seed, epochs=epochs, backend=backend,
                               train_limit=train_limit, out=str(out / f"{name}-seed{seed}"))
             log(f"== {name}, seed {seed}")
-            res = train(cfg, log=log, progress=False)
+            try:
+                res = train(cfg, log=log, progress=False)
+            except TrainingStopped as e:
+                if e.exit_code != DIVERGED:
+                    raise
+                log(f"   {name}, seed {seed}: {e}")
+                res = {"seed": seed, "diverged": str(e)}
             runs.setdefault(name, []).append(res)
     return runs
 
 
 def summarise(runs: Dict[str, List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
     rows = []
-    for name, results in runs.items():
+    for name, entries in runs.items():
+        results = [r for r in entries if "diverged" not in r]
+        if not results:
+            rows.append({"name": name, "seeds": len(entries), "test_errors": [],
+                         "diverged_seeds": [r["seed"] for r in entries]})
+            continue
         errs = [100 * r["final"]["test_error"] for r in results]
         first = results[0]
         fc = sum(row["params"] for row in first["layers"])
         dense = first["dense_equivalent_params"]
         rows.append({
-            "name": name, "fc_params": fc, "compression": dense / fc, "seeds": len(results),
+            "name": name, "fc_params": fc, "compression": dense / fc, "seeds": len(entries),
             "epochs": len(first["epochs"]),
             "test_error_mean": statistics.mean(errs),
             "test_error_std": statistics.stdev(errs) if len(errs) > 1 else 0.0,
             "test_errors": errs,
+            "diverged_seeds": [r["seed"] for r in entries if "diverged" in r],
             "seconds_per_epoch": statistics.median(r["final"]["seconds_per_epoch"] for r in results),
             # per run, the epochs whose training error stayed near chance
             "stalled_epochs": [sum(e["train_error"] > STALLED for e in r["epochs"]) for r in results],
@@ -90,17 +114,22 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
         "chosen on a validation split (docs/results/tuning.md).",
         "",
         f"'stalled' counts the runs with an epoch whose training error stayed above {STALLED:.0%} "
-        "(chance is 90%), and in brackets those epochs over all runs.",
+        "(chance is 90%), and in brackets those epochs over all runs. A run whose loss became NaN "
+        "or infinite is listed as diverged and left out of the mean.",
         "",
         "| model | FC params | compression | test error (%) | per seed | stalled | s/epoch | optimizer, lr, wd, dropout |",
         "| --- | ---: | ---: | --- | --- | ---: | ---: | --- |",
     ]
     for r in rows:
+        diverged = [f"seed {s} diverged" for s in r["diverged_seeds"]]
+        if not r["test_errors"]:
+            lines.append(f"| {r['name']} | - | - | - | {', '.join(diverged)} | - | - | - |")
+            continue
         rec = r["recipe"]
         stalled = r["stalled_epochs"]
         lines.append(f"| {r['name']} | {r['fc_params']:,} | {r['compression']:.1f}x | "
                      f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | "
-                     f"{', '.join(f'{e:.2f}' for e in r['test_errors'])} | "
+                     f"{', '.join([f'{e:.2f}' for e in r['test_errors']] + diverged)} | "
                      f"{sum(k > 0 for k in stalled)} of {len(stalled)} ({sum(stalled)}) | {r['seconds_per_epoch']:.1f} | "
                      f"{rec['optimizer']}, {rec['lr']:g}, {rec['weight_decay']:g}, {rec['dropout']:g} |")
     if plot is not None:
@@ -114,7 +143,7 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
+    for r in [r for r in rows if r["test_errors"]]:
         ax.errorbar(r["fc_params"], r["test_error_mean"], yerr=r["test_error_std"], marker="o", capsize=3)
         ax.annotate(r["name"], (r["fc_params"], r["test_error_mean"]), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
@@ -133,18 +162,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="minicirc reproduce", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=list(EXPERIMENTS), default=DEFAULT_MODELS,
                    help=f"default: {' '.join(DEFAULT_MODELS)}")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=None, help="default: each recipe's")
-    p.add_argument("--backend", default="numpy")
-    p.add_argument("--train-limit", type=int, default=None, help="first N training images (smoke tests)")
+    p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=_positive_int, default=None, help="default: each recipe's")
+    p.add_argument("--backend", choices=BACKENDS, default="numpy")
+    p.add_argument("--train-limit", type=_positive_int, default=None,
+                   help="first N training images (smoke tests)")
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
     p.add_argument("--doc", default="docs/results/mnist.md", help="the markdown file to write")
     args = p.parse_args(argv)
     command = "minicirc reproduce " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.time()
-    runs = run_all(args.models, args.seeds, Path(args.out), args.epochs, args.backend, args.train_limit)
+    try:
+        runs = run_all(args.models, args.seeds, Path(args.out), args.epochs, args.backend, args.train_limit)
+    except TrainingStopped as e:            # Ctrl-C: the document keeps its last full sweep
+        print(f"minicirc reproduce: {e}; the sweep stopped and {args.doc} was not written "
+              f"(finished runs are in {args.out})", file=sys.stderr)
+        return e.exit_code
     rows = summarise(runs)
     doc = Path(args.doc)
+    doc.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_tradeoff(rows, doc.with_suffix(".png"))
     write_markdown(rows, doc, command.strip(), plot, time.time() - start)
     (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))

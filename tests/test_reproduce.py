@@ -1,6 +1,8 @@
 """The reproduction script, on a tiny budget: it trains each model per seed and writes the table."""
 import json
 
+import pytest
+
 from minicirc.reproduce import main
 
 
@@ -35,3 +37,41 @@ def test_stalled_epochs_are_counted_per_run():
     (row,) = summarise({"x": [run([0.9, 0.89, 0.1]), run([0.2, 0.1, 0.05]), run([0.88, 0.04, 0.03])]})
     assert row["stalled_epochs"] == [2, 0, 1]
     assert "circulant-no-D-lr3e-3" in EXPERIMENTS and "circulant-no-D-lr3e-3" not in DEFAULT_MODELS
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_diverged_run_is_listed_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from minicirc import reproduce
+
+    monkeypatch.setitem(reproduce.EXPERIMENTS, "diverges", {"model": "dense", "hidden": 32, "lr": 1e30})
+    monkeypatch.setitem(reproduce.EXPERIMENTS, "small", {"model": "dense", "hidden": 32})
+    doc = tmp_path / "new" / "folder" / "mnist.md"               # a folder that does not exist yet
+    assert main(["--models", "diverges", "small", "--seeds", "0", "--epochs", "1", "--train-limit", "300",
+                 "--out", str(tmp_path / "runs"), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "| diverges | - | - | - | seed 0 diverged |" in text
+    rows = {r["name"]: r for r in json.loads((tmp_path / "runs" / "summary.json").read_text())}
+    assert rows["diverges"]["diverged_seeds"] == [0] and len(rows["small"]["test_errors"]) == 1
+
+
+def test_ctrl_c_stops_the_sweep_and_leaves_the_document_alone(tmp_path, monkeypatch):
+    from minicirc import reproduce
+    from minicirc.train import TrainingStopped
+
+    doc = tmp_path / "mnist.md"
+    doc.write_text("the last full sweep\n")
+
+    def interrupted(cfg, **kw):
+        raise TrainingStopped("interrupted in epoch 1 at step 3; checkpoint saved", 130)
+
+    monkeypatch.setattr("minicirc.train.train", interrupted)
+    assert reproduce.main(["--models", "dense", "--seeds", "0", "--out", str(tmp_path / "runs"),
+                           "--doc", str(doc)]) == 130
+    assert doc.read_text() == "the last full sweep\n"
+
+
+def test_bad_options_are_refused():
+    for bad in (["--epochs", "0"], ["--train-limit", "0"], ["--backend", "tpu"], ["--seeds", "-1"]):
+        with pytest.raises(SystemExit) as info:
+            main(bad)
+        assert info.value.code == 2
