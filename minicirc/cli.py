@@ -39,7 +39,7 @@ def _validation(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text!r}") from None
-    if v < 0 or (v >= 1 and v != int(v)):
+    if not v == v or v in (float("inf"), float("-inf")) or v < 0 or (v >= 1 and v != int(v)):
         raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text}")
     return int(v) if v >= 1 else v
 

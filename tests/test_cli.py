@@ -55,6 +55,7 @@ def test_evaluate_and_info(trained):
     (["frobnicate"], "invalid choice"),
     (["train", "--momentum", "0.5"], "--momentum apply to SGD; this run uses adam"),
     (["train", "--validation", "60000", "--epochs", "1"], "validation=60000 must leave"),
+    (["train", "--validation", "nan"], "expected a count or a fraction in (0, 1), got nan"),
     (["evaluate", "x.npz", "--backend", "tpu"], "invalid choice: 'tpu'"),
 ])
 def test_bad_options_exit_2(args, message):
