@@ -139,10 +139,10 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
 
 
 def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
-    from .plots import _pyplot
+    from .plots import figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for r in [r for r in rows if r["test_errors"]]:
         ax.errorbar(r["fc_params"], r["test_error_mean"], yerr=r["test_error_std"], marker="o", capsize=3)
         ax.annotate(r["name"], (r["fc_params"], r["test_error_mean"]), textcoords="offset points",
@@ -154,7 +154,6 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
     ax.set_title("MNIST: test error against parameter count")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
