@@ -1,8 +1,10 @@
 """The command line, through a subprocess, as a user meets it."""
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +12,14 @@ import pytest
 from minicirc.datasets import write_idx
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: This checkout's minicirc, whatever the working directory or an installed copy.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def run(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "minicirc", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,7 @@ def test_truncated_data_file_is_named(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-u", "-m", "minicirc", "train", "--epochs", "50", "--hidden", "128",
                              "--train-limit", "5000", "--out", str(tmp_path), "--no-plot"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.time() + 120
     line = ""
     while "epoch  1/50" not in line and time.time() < deadline:     # wait for a checkpoint to exist

@@ -119,3 +119,13 @@ def test_backward_refuses_dy_that_is_not_real(layer):
         with pytest.raises(TypeError, match=rf"{name}.*backward expected a real dy \(floating-point or integer\), got dtype {bad.dtype}"):
             layer.backward(bad)
     assert layer.backward(np.ones((2, 4), dtype=np.int64)).shape == (2, 4)   # integers are real
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_value_beyond_float32_is_refused_not_made_infinite(backend):
+    x = np.ones((2, 8))
+    x[0, 3] = 1e39                                     # finite in float64, inf in float32
+    for layer in (mc.Circulant(8, backend=backend), mc.BlockCirculant(8, 8, 4, backend=backend)):
+        with pytest.raises(mc.layers.base.NonFiniteError,
+                           match=rf"{type(layer).__name__}.*beyond the range of float32 .*1e\+39"):
+            layer.forward(x)

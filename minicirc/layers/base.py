@@ -152,12 +152,20 @@ class Layer:
             if x.shape[0] == 0:
                 raise ValueError(f"{self!r}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
             raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
+        # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
+        # Cast first, check after: 1e39 is finite in float64 and infinite in float32.
+        dtype = self._compute_dtype(x)
+        with np.errstate(over="ignore"):            # the check below says it, with the layer
+            cast = x.astype(dtype, copy=False)
         # A backend property, not a branch on which backend: where the check costs a device
         # synchronisation (a GPU), the backend turns it off and the loss check catches NaN.
-        if bk.check_finite and not bk.all_finite(x):
+        if bk.check_finite and not bk.all_finite(cast):
+            if cast is not x and bk.all_finite(x):
+                raise NonFiniteError(f"{self!r}: {what} has values beyond the range of {dtype} "
+                                     f"(largest magnitude {float(abs(x).max()):.3g}), which the "
+                                     f"cast to {dtype} makes infinite")
             raise NonFiniteError(f"{self!r}: {what} contains NaN or Inf")
-        # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
-        return x.astype(self._compute_dtype(x), copy=False)
+        return cast
 
     def _check_dy(self, dy: Any, shape: tuple, dtype: Any = None) -> Any:
         """Validate ``dy`` against the last forward's output ``shape`` and cast it to ``dtype``
