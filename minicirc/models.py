@@ -4,9 +4,10 @@ A checkpoint stores the description, so a model can be rebuilt before its weight
 loaded. ``kind``:
 
 - ``dense``:     784 -> hidden (dense) -> ... -> 10, ``layers`` hidden layers.
-- ``circulant``: the input zero-padded to ``hidden`` by the first circulant layer
-                 (Circulant(784, hidden)), ``layers`` circulant hidden layers with sign
-                 flips, a dense output layer: Cheng et al.'s circulant MLP.
+- ``circulant``: Circulant(784, hidden) first (n = max(784, hidden): the input zero-padded
+                 to ``hidden`` when that is wider, the output cropped to it when narrower),
+                 ``layers`` circulant hidden layers with sign flips in all, a dense output
+                 layer: Cheng et al.'s circulant MLP.
 - ``hybrid``:    a dense first layer 784 -> hidden, then ``layers - 1`` circulant layers.
 - ``block``:     like ``circulant`` with block-circulant layers of block size ``block``.
 
@@ -29,13 +30,18 @@ def architecture(kind: str = "circulant", *, hidden: int = 1024, layers: int = 2
     """Validate and return the description ``build_mlp`` takes."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+    def whole(v: Any) -> bool:                      # 2.5 must not quietly become 2
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
     for name, v in (("hidden", hidden), ("layers", layers), ("d_in", d_in), ("classes", classes)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
-    if kind == "block" and (block is None or int(block) < 1):
-        raise ValueError("kind 'block' needs a block size >= 1")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not whole(v) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
+    if kind == "block" and not (whole(block) and block >= 1):
+        raise ValueError(f"kind 'block' needs a block size, a whole number >= 1, got {block!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)) \
+            or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
     return {"kind": kind, "hidden": int(hidden), "layers": int(layers), "sign_flip": bool(sign_flip),
             "dropout": float(dropout), "block": None if block is None else int(block),
             "d_in": int(d_in), "classes": int(classes)}

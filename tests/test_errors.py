@@ -1,4 +1,6 @@
 """Bad input gets an error that names the layer, what it expected and what it got."""
+import re
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,29 @@ def test_a_value_beyond_float32_is_refused_not_made_infinite(backend):
         with pytest.raises(mc.layers.base.NonFiniteError,
                            match=rf"{type(layer).__name__}.*beyond the range of float32 .*1e\+39"):
             layer.forward(x)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"hidden": 2.5}, "hidden must be a whole number >= 1, got 2.5"),
+    ({"layers": 0}, "layers must be a whole number >= 1, got 0"),
+    ({"dropout": None}, "dropout must be a number in [0, 1), got None"),
+    ({"dropout": 1.0}, "dropout must be a number in [0, 1), got 1.0"),
+    ({"kind": "block", "block": 2.5}, "needs a block size, a whole number >= 1, got 2.5"),
+])
+def test_architecture_refuses_what_it_would_otherwise_round_or_crash_on(kw, message):
+    from minicirc.models import architecture
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        architecture(**kw)
+
+
+def test_batches_refuse_what_is_not_an_array():
+    from minicirc.datasets import Batches
+
+    X = np.zeros((4, 3), np.float32)
+    with pytest.raises(TypeError, match="Batches: X must be an array .* got list"):
+        Batches([[1], [2]], np.array([1, 2]), 1)
+    with pytest.raises(TypeError, match="Batches: y must be an array .* got NoneType"):
+        Batches(X, None, 2)
+    with pytest.raises(TypeError, match=r"Batches: y must be an array .* got ndarray of shape \(\)"):
+        Batches(X, np.array(3), 2)

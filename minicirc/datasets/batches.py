@@ -24,6 +24,11 @@ class Batches:
 
     def __init__(self, X: Any, y: Any, batch_size: int, *, shuffle: bool = True,
                  seed: Any = 0) -> None:
+        for name, a in (("X", X), ("y", y)):
+            if not hasattr(a, "shape") or len(a.shape) == 0:
+                raise TypeError(f"Batches: {name} must be an array with samples along its first axis "
+                                f"(NumPy or CuPy), got {type(a).__name__}"
+                                + (" of shape ()" if hasattr(a, "shape") else ""))
         n = X.shape[0]
         if y.shape[0] != n:
             raise ValueError(f"Batches: X has {n} samples but y has {y.shape[0]}")
