@@ -217,10 +217,11 @@ def test_layer_rejects_nan_input():
 def test_layer_bench_runs(tmp_path):
     from minicirc.bench import layer as bench
 
-    results = bench.main(["--quick", "--sizes", "8,64", "--batches", "1,4", "--no-torch",
+    results = bench.run(["--quick", "--sizes", "8,64", "--batches", "1,4", "--no-torch",
                           "--repeats", "1", "--per-round", "1", "--budget", "0", "--out", str(tmp_path)])
     assert {(r["n"], r["batch"]) for r in results} == {(8, 1), (8, 4), (64, 1), (64, 4)}
     assert all({"circ-numpy", "circ-numba", "dense-numpy"} <= set(r["times"]) for r in results)
     assert all(d < 1e-5 for r in results for d in r["max_rel_diff_vs_circ-numpy"].values())
+    assert all(r["agrees"] for r in results)
     for ext in ("png", "json", "md"):
         assert (tmp_path / f"layer_bench.{ext}").stat().st_size > 0

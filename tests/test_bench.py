@@ -1,32 +1,145 @@
 """Benchmark scripts run (tiny sizes): they time, they compare, they write their tables."""
 import json
+import re
+import signal
+import statistics
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from minicirc.bench import block
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_block_benchmark_smoke(tmp_path):
-    assert block.main(["--sizes", "32", "--blocks", "1,8", "--budget", "0.01", "--backends", "numpy",
-                       "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "block_bench.json").read_text())
+
+@pytest.fixture
+def keep_threads():
+    """The benchmarks pin Numba's and PyTorch's threads for the whole process: put them back."""
+    import numba
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    before = numba.get_num_threads(), torch.get_num_threads() if torch else None
+    yield
+    numba.set_num_threads(before[0])
+    if torch is not None:
+        torch.set_num_threads(before[1])
+
+
+def test_block_benchmark_smoke(tmp_path, capsys):
+    argv = ["--sizes", "32", "--blocks", "1,8", "--budget", "0.01", "--backends", "numpy", "--out", str(tmp_path)]
+    assert block.main(argv) == 0
+    report = json.loads((tmp_path / "block_bench.json").read_text())
+    rows = report["results"]
     names = {r["impl"] for r in rows}
     assert names == {"block-1/numpy", "block-8/numpy", "circulant (k=32)/numpy", "dense (k=1 twin)/numpy"}
     params = {r["impl"]: r["params"] for r in rows}
     assert params["block-8/numpy"] == 32 * 32 // 8 + 32 and params["block-1/numpy"] == params["dense (k=1 twin)/numpy"]
     assert all(r["median_ms"] > 0 for r in rows)
+    dense = next(r for r in rows if r["impl"] == "dense (k=1 twin)/numpy")
+    assert all(r["ratio_vs_dense"] == pytest.approx(r["median_ms"] / dense["median_ms"]) for r in rows)
+    # the report says how it was made: the command, versions, threads
+    assert report["meta"]["argv"] == argv and report["meta"]["threads"]["numba"] >= 1
+    md = (tmp_path / "block_bench.md").read_text()
+    assert "python -m minicirc.bench.block --sizes 32" in md and '"numpy": "' in md
+    assert "ratio to dense" in md and "| 1.00 |" in md
+    assert "threads in use: numba" in capsys.readouterr().out
 
 
-def test_epoch_benchmark_smoke(tmp_path):
+@pytest.mark.parametrize("argv", [["--backends", ","], ["--backends", "numpy,numpy"], ["--batch", "0"],
+                                  ["--budget", "-1"], ["--sizes", "0"]])
+def test_block_benchmark_refuses_bad_options(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        block.main(argv)
+    assert e.value.code == 2 and "error: argument" in capsys.readouterr().err
+
+
+def test_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
     pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
     from minicirc.bench import epoch
 
-    out = tmp_path / "epoch.json"
-    assert epoch.main(["--models", "circulant", "--backends", "numpy", "--repeats", "1", "--threads", "1",
-                       "--train-limit", "512", "--out", str(out)]) == 0
-    rows = json.loads(out.read_text())
-    assert {r["impl"] for r in rows} == {"minicirc-numpy", "pytorch"}
+    argv = ["--models", "circulant", "--backends", "numpy", "numba", "--repeats", "2", "--threads", "1",
+            "--train-limit", "512", "--out", str(tmp_path)]
+    assert epoch.main(argv) == 0
+    report = json.loads((tmp_path / "epoch_bench.json").read_text())
+    rows = report["results"]
+    assert {r["impl"] for r in rows} == {"minicirc-numpy", "minicirc-numba", "pytorch"}
+    torch_median = next(r["median_s"] for r in rows if r["impl"] == "pytorch")
+    for r in rows:
+        assert len(r["runs"]) == 2 and all(t > 0 for t in r["runs"])
+        assert r["median_s"] > 0 and r["median_s"] == statistics.median(r["runs"])
+        assert r["ratio_vs_pytorch"] == pytest.approx(r["median_s"] / torch_median, rel=1e-12)
+    # --threads 1 reaches PyTorch, Numba and minicirc's numba backend, and is recorded
+    meta = report["meta"]
+    assert meta["threads"]["numba"] == 1 and meta["threads"]["torch"] == 1
+    assert meta["numba_backend_workers"] == 1 and meta["argv"] == argv
+    assert {r["impl"]: r["numba_backend_workers"] for r in rows}["minicirc-numba"] == 1
+    md = (tmp_path / "epoch_bench.md").read_text()
+    assert "python -m minicirc.bench.epoch --models circulant" in md and "| circulant | pytorch |" in md
+    assert capsys.readouterr().out.count("threads in use: numba 1, torch 1") == 1
+
+
+def test_epoch_full_writes_the_accuracy_report(tmp_path, monkeypatch, keep_threads):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from minicirc.bench import epoch
+
+    rows = [{"model": "hybrid", "seeds": [0], "test_errors": [1.5], "mean": 1.5, "std": 0.0}]
+    monkeypatch.setattr(epoch, "torch_accuracy", lambda kinds, seeds, threads, epochs: rows)
+    assert epoch.main(["--full", "--models", "hybrid", "--seeds", "0", "--threads", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "pytorch_accuracy.json").read_text())
+    assert report["results"] == rows and report["meta"]["threads"]["torch"] == 1
+    assert "| hybrid | 1.50 +- 0.00 | 1.50 |" in (tmp_path / "pytorch_accuracy.md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "block"], "unknown model 'block'; choose from circulant, dense, hybrid"),
+    (["--models", "dense", "dense"], "model 'dense' given twice"),
+    (["--backends", "numpy", "numpy"], "backend 'numpy' given twice"),
+    (["--backends", "cuda"], "unknown backend 'cuda'"),
+    (["--repeats", "0"], "expected a positive integer"),
+    (["--threads", "0"], "expected a positive integer"),
+])
+def test_epoch_benchmark_refuses_bad_options(argv, message, capsys):
+    from minicirc.bench import epoch
+
+    with pytest.raises(SystemExit) as e:
+        epoch.parse_args(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["circulant", "dense", "hybrid"])
+def test_every_epoch_model_has_a_pytorch_twin_that_computes_the_same(kind):
+    torch = pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from minicirc.bench.epoch import TWINS
+    from minicirc.bench.torch_models import TorchCirculant, build_torch_mlp
+    from minicirc.models import architecture, build_mlp
+
+    assert kind in TWINS and set(TWINS) == {"circulant", "dense", "hybrid"}
+    arch = architecture(kind, hidden=48, layers=2, d_in=30)
+    ours = build_mlp(arch, seed=0, dtype=np.float64)
+    twin = build_torch_mlp(arch, seed=0).double()
+    theirs = [m for m in twin if isinstance(m, (TorchCirculant, torch.nn.Linear))]
+    mine = [layer for layer in ours.layers if layer.params]
+    assert [type(m).__name__ for m in theirs] == [{"Circulant": "TorchCirculant", "Dense": "Linear"}[type(l).__name__]
+                                                  for l in mine]
+    assert sum(p.numel() for p in twin.parameters()) == ours.num_params()
+    with torch.no_grad():
+        for a, b in zip(mine, theirs):
+            if isinstance(b, TorchCirculant):
+                b.r.copy_(torch.from_numpy(a.params["r"]))
+                b.b.copy_(torch.from_numpy(a.params["b"]))
+                b.s.copy_(torch.from_numpy(a.signs[: a.d_in].astype(np.float64)))
+            else:
+                b.weight.copy_(torch.from_numpy(a.params["W"].T))
+                b.bias.copy_(torch.from_numpy(a.params["b"]))
+    x = np.random.default_rng(1).standard_normal((4, 30))
+    want = ours.eval().forward(x)
+    got = twin.eval()(torch.from_numpy(x)).detach().numpy()
+    assert np.abs(got - want).max() < 1e-10 * np.abs(want).max()
 
 
 def test_profile_train_smoke(capsys):
@@ -35,6 +148,148 @@ def test_profile_train_smoke(capsys):
     assert profile_train.main(["--steps", "3", "--top", "5"]) == 0
     out = capsys.readouterr().out
     assert "ms per step" in out and out.count("\n| `") == 5
+
+
+def test_profile_train_divides_by_the_steps_it_took(monkeypatch, capsys):
+    """More --steps than one epoch's batches (469 on MNIST; 5 here) runs one epoch: the time
+    per step is over the steps taken, not over the steps asked."""
+    from minicirc.bench import profile_train
+    from minicirc.datasets import Batches
+
+    class FiveBatches(profile_train.Trainer):
+        def _build(self):
+            super()._build()
+            X, y = self.train_set
+            self.batches = Batches(X[:5 * 128], y[:5 * 128], 128, seed=np.random.default_rng(0))
+
+    runs = []
+
+    def spy(trainer):
+        runs.append(real(trainer))
+        return runs[-1]
+
+    real = profile_train.profile
+    monkeypatch.setattr(profile_train, "Trainer", FiveBatches)
+    monkeypatch.setattr(profile_train, "profile", spy)
+    assert profile_train.main(["--steps", "20", "--top", "3"]) == 0
+    captured = capsys.readouterr()
+    assert runs[0]["steps"] == 5
+    assert f"{1e3 * runs[0]['seconds'] / 5:.2f} ms per step (5 steps in" in captured.out
+    assert "--steps 20 asked, but one epoch has 5 batches" in captured.out
+
+
+def test_profile_train_block_needs_its_block_size(capsys):
+    from minicirc.bench import profile_train
+
+    with pytest.raises(SystemExit) as e:
+        profile_train.main(["--model", "block"])
+    assert e.value.code == 2 and "--model block needs --block K" in capsys.readouterr().err
+    assert profile_train.main(["--model", "block", "--block", "64", "--steps", "2", "--top", "2"]) == 0
+    assert "block MLP, backend numpy" in capsys.readouterr().out
+
+
+# -- the layer benchmark: threads, agreement, options ----------------------------------------------
+
+TINY = ["--sizes", "16,24", "--batches", "3", "--no-dense", "--repeats", "1", "--per-round", "1", "--budget", "0"]
+
+
+def test_layer_benchmark_agrees_with_pytorch(tmp_path, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from minicirc.bench import layer
+
+    results = layer.run(TINY + ["--dtypes", "float32,float64", "--threads", "1", "--out", str(tmp_path)])
+    assert len(results) == 4
+    for r in results:
+        diffs = r["max_rel_diff_vs_circ-numpy"]
+        assert set(diffs) == {"circ-numba", "circ-torch"} and r["agrees"]
+        assert max(diffs.values()) < {"float32": 1e-5, "float64": 1e-13}[r["dtype"]]
+    out = capsys.readouterr().out
+    assert "agreement (vs circ-numpy) |" in out and "DISAGREES" not in out
+    assert out.count("threads in use: numba 1, torch 1") == 1
+    meta = json.loads((tmp_path / "layer_bench.json").read_text())["meta"]
+    assert meta["threads"]["numba"] == 1 and meta["threads"]["torch"] == 1
+
+
+def test_layer_benchmark_flags_a_reference_that_disagrees(monkeypatch, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from minicirc.bench import layer
+
+    real = layer.torch_circulant_step
+
+    def twice_y(torch, lay, x, dy, device="cpu"):
+        step = real(torch, lay, x, dy, device)
+
+        def wrong():
+            y, dx, grads = step()
+            return 2 * y, dx, grads
+        return wrong
+
+    monkeypatch.setattr(layer, "torch_circulant_step", twice_y)
+    assert layer.main(TINY + ["--backends", "numpy", "--dtypes", "float32"]) == 1
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if line.startswith("| float32 |")]
+    assert len(rows) == 2 and all("**DISAGREES**: circ-torch 1.0e+00" in row for row in rows)
+    assert "DISAGREES: 2 of 2 configurations" in captured.err
+
+
+def test_layer_benchmark_records_blas_threads_from_the_environment(monkeypatch):
+    from minicirc.bench.timing import describe_threads, threads_in_use
+
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert threads_in_use()["blas"] is None and "BLAS not pinned" in describe_threads(threads_in_use())
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")          # OpenBLAS reads this one first
+    t = threads_in_use()
+    assert (t["blas"], t["blas_env"]) == (2, "OPENBLAS_NUM_THREADS")
+    assert "NumPy's BLAS 2 (OPENBLAS_NUM_THREADS)" in describe_threads(t)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", ","], "no backend given"),
+    (["--backends", "numpy,numpy"], "backend 'numpy' given twice"),
+    (["--backends", "cuda"], "unknown backend 'cuda'"),
+    (["--per-round", "0"], "--per-round: expected a positive integer, got 0"),
+    (["--per-round", "-2"], "--per-round: expected a positive integer, got -2"),
+    (["--repeats", "0"], "--repeats: expected a positive integer, got 0"),
+    (["--threads", "0"], "--threads: expected a positive integer, got 0"),
+    (["--budget", "-1"], "--budget: expected a number >= 0, got -1"),
+    (["--sizes", "0"], "--sizes: expected a positive integer"),
+    (["--dtypes", "float16"], "unknown dtype 'float16'"),
+])
+def test_layer_benchmark_refuses_bad_options(argv, message, capsys):
+    from minicirc.bench import layer
+
+    with pytest.raises(SystemExit) as e:
+        layer.parse_args(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_layer_benchmark_says_pytorch_was_left_out(keep_threads, capsys):
+    from minicirc import cli
+
+    # through `minicirc bench`, which takes the benchmark's exit status
+    assert cli.main(["bench", "--sizes", "8", "--batches", "2", "--dtypes", "float32", "--no-torch", "--no-dense",
+                     "--repeats", "1", "--per-round", "1", "--budget", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch left out (--no-torch)" in out and "not installed" not in out
+
+
+def test_cpu_all_pins_every_librarys_threads_before_python_starts():
+    text = (ROOT / "benchmarks" / "cpu_all.sh").read_text().replace("\\\n", " ")   # join continued lines
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    first_python = next(i for i, line in enumerate(lines) if re.search(r"\bpython\b", line))
+    exported = {name for line in lines[:first_python] if line.startswith("export ")
+                for name in re.findall(r"(\w+)=\$THREADS\b", line)}
+    assert exported >= {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"}
+    # the machine description records the load and the cores
+    machine = lines[first_python - 6: first_python + 3]
+    assert any("$(uptime)" in line for line in machine) and any("$(nproc)" in line for line in machine)
+    assert any('tee "$OUT/machine.txt"' in line for line in lines)
+    for line in lines:
+        if "minicirc.bench.layer" in line or "minicirc.bench.epoch" in line:
+            assert '--threads "$THREADS"' in line, line
+
 
 
 # -- the shared timer: interleaved blocks, budgets, failures --------------------------------------
@@ -71,6 +326,41 @@ def test_round_robin_uses_each_steps_timer_and_its_budget():
     # 2.5 s of budget buys two 1-s calls, but a median needs at least min_calls of them
     assert times["slow"]["median_ms"] == pytest.approx(1000.0) and times["slow"]["calls"] == 3
     assert log.count("slow") == 1 + 3
+
+
+@contextmanager
+def at_most(seconds):
+    """Raise in the test rather than hang it, should the code under test loop forever."""
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"per_round": 0}, "per_round must be a positive integer, got 0"),
+    ({"per_round": -1}, "per_round must be a positive integer, got -1"),
+    ({"calls": 0}, "calls must be a positive integer, got 0"),
+    ({"min_calls": 0}, "min_calls must be a positive integer, got 0"),
+    ({"budget": -1.0}, "budget must be >= 0 seconds, got -1.0"),
+    ({"budget": float("nan")}, "budget must be >= 0 seconds, got nan"),
+])
+def test_round_robin_refuses_counts_that_never_finish(bad, message):
+    import gc
+
+    from minicirc.bench.timing import round_robin
+
+    log = []
+    kwargs = {"calls": 4, "per_round": 2, "budget": 1.0, **bad}
+    with at_most(10), pytest.raises(ValueError, match=re.escape(message)):
+        round_robin(_recording_steps("ab", log), **kwargs)
+    assert log == [] and gc.isenabled()
 
 
 def test_round_robin_reports_a_failing_step_and_times_the_rest():
@@ -143,3 +433,14 @@ def test_gpu_benchmark_agreement_survives_one_broken_implementation():
     agree = _agreement({"circ-cufft": good(1.0), "circ-own": broken, "circ-torch": good(1.0 + 1e-6)}, errors)
     assert set(agree) == {"circ-torch"} and agree["circ-torch"] == pytest.approx(1e-6, rel=1e-3)
     assert errors == {"circ-own": "AttributeError: 'int' object has no attribute 'dtype'"}
+
+
+def test_layer_benchmark_gives_back_the_callers_thread_count(tmp_path):
+    import numba
+
+    from minicirc.bench import layer
+
+    before = numba.get_num_threads()
+    layer.run(["--quick", "--sizes", "8", "--batches", "1", "--no-torch", "--no-dense", "--threads", "1",
+               "--repeats", "1", "--per-round", "1", "--budget", "0"])
+    assert numba.get_num_threads() == before

@@ -1,25 +1,40 @@
 """One MNIST training epoch, minicirc against the same model in PyTorch, in the same run.
 
     python -m minicirc.bench.epoch [--models circulant dense] [--backends numpy numba]
-                                   [--repeats 3] [--threads 2]
+                                   [--repeats 3] [--threads 2] [--out DIR]
 
 Each repeat times one full epoch (60,000 images, batch 128, forward, loss, backward,
 optimizer step; no evaluation) of each implementation in turn (interleaved), and the
-table reports the median. ``--full`` instead trains every implementation to the end of its
-recipe for each ``--seeds`` and reports test errors: the accuracy comparison of
-docs/results/mnist.md.
+table reports the median; ``--out`` writes it as ``DIR/epoch_bench.{md,json}`` with the
+command, versions and threads. ``--full`` instead trains the PyTorch twin of each model to
+the end of minicirc's recipe for each ``--seeds`` and reports test errors
+(``DIR/pytorch_accuracy.{md,json}``): the PyTorch column of docs/results/README.md, stored in
+docs/results/pytorch_accuracy.json.
+
+``--threads`` sets the threads of PyTorch, of Numba and of minicirc's numba backend (its
+transform workers). NumPy's BLAS, which the dense layers use, reads its thread count from
+``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` when NumPy loads, so only
+those variables, set before Python starts, pin it (``benchmarks/cpu_all.sh`` does). The
+threads in use are printed once and recorded in the report.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
+import sys
 import time
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+
+from . import write_report
+from .layer import CPU_BACKENDS, distinct
+from .timing import TooManyThreads, describe_threads, pinned_threads, run_meta, threads_in_use
+from ..cli import _nonneg_int, _positive_int
+
+#: The model kinds that have a PyTorch twin in minicirc.bench.torch_models (not "block").
+TWINS = ("circulant", "dense", "hybrid")
 
 
 def _torch_epoch(model: Any, opt: Any, X: np.ndarray, y: np.ndarray, batch: int, seed: int,
@@ -46,13 +61,14 @@ def _torch_epoch(model: Any, opt: Any, X: np.ndarray, y: np.ndarray, batch: int,
 
 def time_epochs(models: List[str], backends: List[str], repeats: int, threads: int,
                 train_limit: Optional[int]) -> List[Dict[str, Any]]:
-    import torch
-
+    """Median seconds per training epoch of each model on each backend and in PyTorch, all on
+    ``threads`` threads (pinned by the caller: ``main`` uses ``timing.pinned_threads``); one row
+    per (model, implementation)."""
     from ..datasets import load_mnist
     from ..train import TrainConfig, Trainer
     from .torch_models import build_torch_mlp, torch_optimizer
 
-    torch.set_num_threads(threads)
+    # main() pinned the threads before this builds the trainers: their numba backends take that count
     data = load_mnist()
     X, y = data.train
     if train_limit:
@@ -60,9 +76,11 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
     rows = []
     for kind in models:
         impls: Dict[str, Any] = {}
+        workers: Dict[str, Optional[int]] = {"pytorch": None}
         for bk in backends:
             tr = Trainer(TrainConfig(model=kind, backend=bk, epochs=10_000, train_limit=train_limit, plot=False,
                                      out="/tmp/minicirc-bench-epoch"), log=lambda s: None, progress=False)
+            workers[f"minicirc-{bk}"] = _numba_workers(tr, threads)
             impls[f"minicirc-{bk}"] = tr
         cfg = next(iter(impls.values())).config
         tmodel = build_torch_mlp(next(iter(impls.values())).arch, seed=0)
@@ -80,8 +98,22 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
         med = {k: statistics.median(v) for k, v in times.items()}
         for name in times:
             rows.append({"model": kind, "impl": name, "median_s": med[name], "runs": times[name],
-                         "ratio_vs_pytorch": med[name] / med["pytorch"]})
+                         "ratio_vs_pytorch": med[name] / med["pytorch"], "numba_backend_workers": workers[name]})
     return rows
+
+
+def _numba_workers(trainer: Any, threads: int) -> Optional[int]:
+    """The workers of the trainer's numba backend (None for another backend). A NumbaBackend
+    takes Numba's thread count when it is built (``workers=None``), so pinning the threads
+    before the trainer is built pins these; this checks the trainer's and every layer's."""
+    from ..backends.numba_backend import NumbaBackend
+
+    found = {b.workers for b in [trainer.backend] + [layer.backend for layer in trainer.model.layers]
+             if isinstance(b, NumbaBackend)}
+    if found - {threads}:
+        raise RuntimeError(f"minicirc's numba backend runs on {sorted(found)} workers, not the {threads} "
+                           f"threads asked")
+    return threads if found else None
 
 
 def _time_minicirc(trainer: Any) -> float:
@@ -102,8 +134,7 @@ def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Opt
     from ..train import TrainConfig
     from .torch_models import build_torch_mlp, torch_error, torch_optimizer
 
-    torch.set_num_threads(threads)
-    data = load_mnist()
+    data = load_mnist()                     # on the threads main() pinned
     (X, y), (Xte, yte) = data.train, data.test
     rows = []
     for kind in kinds:
@@ -124,35 +155,83 @@ def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Opt
     return rows
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def _names(allowed: tuple, what: str) -> Any:
+    """An argparse action for ``nargs="+"`` lists: each in ``allowed``, none twice."""
+    class Names(argparse.Action):
+        def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+            try:
+                setattr(namespace, self.dest, distinct(values, what, allowed))
+            except argparse.ArgumentTypeError as e:
+                parser.error(f"{option_string}: {e}")
+    return Names
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.epoch", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", default=["circulant", "dense"])
-    p.add_argument("--backends", nargs="+", default=["numpy", "numba"])
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the machine's cores)")
-    p.add_argument("--train-limit", type=int, default=None)
-    p.add_argument("--out", default=None, help="write the table as JSON here")
+    p.add_argument("--models", nargs="+", action=_names(TWINS, "model"), default=["circulant", "dense"],
+                   metavar="{" + ",".join(TWINS) + "}",
+                   help="models with a PyTorch twin (default circulant dense)")
+    p.add_argument("--backends", nargs="+", action=_names(CPU_BACKENDS, "backend"), default=["numpy", "numba"],
+                   metavar="{" + ",".join(CPU_BACKENDS) + "}", help="minicirc backends (default numpy numba)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="timed epochs per implementation (default 3)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for PyTorch, Numba and minicirc's numba backend (default: Numba's, the "
+                        "number of cores); NumPy's BLAS only through OPENBLAS_NUM_THREADS and the like")
+    p.add_argument("--train-limit", type=_positive_int, default=None, help="train on the first N images only")
+    p.add_argument("--out", default=None,
+                   help="directory for epoch_bench.{md,json} (with --full: pytorch_accuracy.{md,json})")
     p.add_argument("--full", action="store_true", help="train the PyTorch twins to the end of the recipe "
                    "and report test errors per seed instead of timing")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=None, help="with --full: default the recipe's")
+    p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=_positive_int, default=None, help="with --full: default the recipe's")
     args = p.parse_args(argv)
+    if args.threads is None:
+        import numba
+
+        args.threads = numba.get_num_threads()
+    args.parser = p
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    try:
+        with pinned_threads(args.threads, torch):     # and the caller's counts back afterwards
+            return _main(args, torch, sys.argv[1:] if argv is None else list(argv))
+    except TooManyThreads as e:
+        args.parser.error(f"--threads: {e}")
+        return 2
+
+
+def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:
+    print(describe_threads(threads_in_use(torch)), flush=True)
     if args.full:
         rows = torch_accuracy(args.models, args.seeds, args.threads, args.epochs)
-        print("| model (PyTorch twin) | test error (%) mean +- std | per seed |")
-        print("| --- | --- | --- |")
-        for r in rows:
-            print(f"| {r['model']} | {r['mean']:.2f} +- {r['std']:.2f} | {', '.join(f'{e:.2f}' for e in r['test_errors'])} |")
+        lines = ["| model (PyTorch twin) | test error (%) mean +- std | per seed |", "| --- | --- | --- |"]
+        lines += [f"| {r['model']} | {r['mean']:.2f} +- {r['std']:.2f} | "
+                  f"{', '.join(f'{e:.2f}' for e in r['test_errors'])} |" for r in rows]
+        md = "\n".join(lines)
+        print(md)
         if args.out:
-            Path(args.out).write_text(json.dumps(rows, indent=2))
+            write_report(args.out, "pytorch_accuracy", "MNIST test error of the PyTorch twins, minicirc's recipes",
+                         "minicirc.bench.epoch", run_meta(argv, torch), md, rows)
         return 0
     rows = time_epochs(args.models, args.backends, args.repeats, args.threads, args.train_limit)
-    print(f"| model | implementation | epoch (s, median of {args.repeats}) | ratio to PyTorch |")
-    print("| --- | --- | ---: | ---: |")
-    for r in rows:
-        print(f"| {r['model']} | {r['impl']} | {r['median_s']:.2f} | {r['ratio_vs_pytorch']:.2f} |")
+    meta = run_meta(argv, torch, numba_backend_workers=max((r["numba_backend_workers"] or 0 for r in rows),
+                                                           default=0) or None,
+                    timing=f"median of {args.repeats} epochs per implementation after a warm-up one, "
+                           f"interleaved")
+    lines = [f"| model | implementation | epoch (s, median of {args.repeats}) | ratio to PyTorch |",
+             "| --- | --- | ---: | ---: |"]
+    lines += [f"| {r['model']} | {r['impl']} | {r['median_s']:.2f} | {r['ratio_vs_pytorch']:.2f} |" for r in rows]
+    md = "\n".join(lines)
+    print(md)
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+        write_report(args.out, "epoch_bench", "One MNIST training epoch, minicirc and PyTorch",
+                     "minicirc.bench.epoch", meta, md, rows)
+        print(f"\nwrote {args.out}/epoch_bench.{{md,json}}")
     return 0
 
 

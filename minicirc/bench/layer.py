@@ -20,7 +20,15 @@ hits all of them alike); the table shows the median time per call. A slow implem
 (dense at large n) gets fewer calls, sized by ``--budget``, but never fewer than three.
 Dense layers whose weight matrix exceeds ``--dense-max-mb`` are skipped and marked so.
 The numba backend and the transforms it calls use ``--threads`` threads, and so does
-PyTorch (``torch.set_num_threads``).
+PyTorch (``torch.set_num_threads``). NumPy's BLAS (``dense-numpy``) reads its thread count
+from ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` when NumPy loads, so
+only those variables, set before Python starts, pin it (``benchmarks/cpu_all.sh`` does); the
+script prints the threads each library runs on and records them in the report.
+
+Before timing, every circulant implementation's y, dx, dr and db are compared with the first
+backend's; the table's ``agreement`` column shows the largest relative difference, and a
+difference above 1e-4 (float32) or 1e-10 (float64) is marked DISAGREES and makes the command
+exit with status 1.
 """
 from __future__ import annotations
 
@@ -28,19 +36,56 @@ import argparse
 import gc
 import math
 import os
-import platform
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from .. import Circulant, Dense, __version__
-from . import int_list, write_report
-from .timing import round_robin
+from . import write_report
+from .timing import TooManyThreads, describe_threads, pinned_threads, round_robin, run_meta
 from ..backends import get_backend
+from ..cli import _nonneg_float, _nonneg_int, _positive_int
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
 CIRCULANT = {"circ-numpy", "circ-numba", "circ-torch"}
+#: The backends a CPU benchmark can time (its inputs are NumPy arrays).
+CPU_BACKENDS = ("numpy", "numba")
+#: Largest relative difference of a circulant implementation from the reference that still
+#: counts as agreement: a few float32 / float64 roundings of an n-point FFT, with room to spare
+#: (measured: 4.2e-7 and 8.4e-16 against PyTorch).
+AGREEMENT_TOL = {"float32": 1e-4, "float64": 1e-10}
+
+
+# -- command-line types, shared with the other CPU benchmarks ----------------------------------
+
+def positive_int_list(text: str) -> List[int]:
+    """An argparse type: comma-separated positive integers, ``"256,1024"`` -> ``[256, 1024]``."""
+    out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return out
+
+
+def distinct(values: Sequence[str], what: str, allowed: Sequence[str]) -> List[str]:
+    """``values`` checked: at least one, each in ``allowed``, none twice (two runs of the same
+    name would land on one key of the results and merge). Raises ``ArgumentTypeError``."""
+    values = [v.strip() for v in values if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(map(repr, bad))}; choose from "
+                                         f"{', '.join(allowed)}")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{what} {', '.join(map(repr, twice))} given twice")
+    return values
+
+
+def backend_list(text: str) -> List[str]:
+    """An argparse type: comma-separated distinct CPU backends, ``"numpy,numba"``."""
+    return distinct(text.split(","), "backend", CPU_BACKENDS)
 
 
 def _torch() -> Any:
@@ -100,6 +145,17 @@ def _max_rel(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b)) / max(1e-30, float(np.max(np.abs(b)))))
 
 
+def disagreements(result: Dict[str, Any]) -> Dict[str, float]:
+    """The circulant implementations of one ``run_config`` result that differ from its
+    reference by more than ``AGREEMENT_TOL`` for its dtype (empty: all agree)."""
+    tol = AGREEMENT_TOL[result["dtype"]]
+    return {k: v for k, v in result[result["agreement_key"]].items() if not v <= tol}   # NaN too
+
+
+def _reference(result: Dict[str, Any]) -> str:
+    return result["agreement_key"][len("max_rel_diff_vs_"):]
+
+
 def _agreement(steps: Dict[str, Callable[[], Any]], ref: str) -> Dict[str, float]:
     """Largest relative difference of y, dx, dr, db of each circulant step from ``ref``'s."""
     def outputs(name: str) -> List[np.ndarray]:
@@ -145,8 +201,10 @@ def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
     timed = round_robin(steps, args.repeats * args.per_round, args.per_round, args.budget)
     steps.clear()
     gc.collect()
-    return {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
-            "max_rel_diff_vs_" + ref: agree}
+    result = {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
+              "max_rel_diff_vs_" + ref: agree, "agreement_key": "max_rel_diff_vs_" + ref}
+    result["agrees"] = not disagreements(result)
+    return result
 
 
 def _numba_backend(threads: int) -> Any:
@@ -163,11 +221,24 @@ def _fmt_ms(v: Optional[float]) -> str:
     return f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
+def _agreement_cell(r: Dict[str, Any]) -> str:
+    diffs = r[r["agreement_key"]]
+    if not diffs:
+        return "-"
+    worst = max(diffs.values(), key=lambda v: v if v == v else math.inf)
+    bad = disagreements(r)
+    if bad:
+        return "**DISAGREES**: " + ", ".join(f"{k} {v:.1e}" for k, v in bad.items())
+    return f"{worst:.1e}"
+
+
 def table(results: List[Dict[str, Any]], impls: List[str]) -> str:
-    """A markdown table: median ms per call of each implementation, and the ratios."""
+    """A markdown table: median ms per call of each implementation, the ratios, and the largest
+    relative difference of the circulant implementations from the reference (``agreement``)."""
     best_circ = [i for i in impls if i in ("circ-numpy", "circ-numba")]
     ratios = [f"{i}/circ-torch" for i in best_circ] if "circ-torch" in impls else []
-    head = ["dtype", "batch", "n"] + [f"{i} ms" for i in impls] + ratios
+    ref = _reference(results[0]) if results else "the first backend"
+    head = ["dtype", "batch", "n"] + [f"{i} ms" for i in impls] + ratios + [f"agreement (vs {ref})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         t = {k: v["median_ms"] for k, v in r["times"].items()}
@@ -176,6 +247,7 @@ def table(results: List[Dict[str, Any]], impls: List[str]) -> str:
         for i in best_circ:
             if "circ-torch" in impls:
                 row.append(f"{t[i] / t['circ-torch']:.2f}" if i in t and "circ-torch" in t else "-")
+        row.append(_agreement_cell(r))
         lines.append("| " + " | ".join(row) + " |")
     notes = sorted({f"{r['dtype']} n={r['n']}: {k} {v}" for r in results for k, v in r["skipped"].items()})
     return "\n".join(lines + [""] + crossovers(results, impls) + notes)
@@ -270,22 +342,26 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.layer", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int_list, default=None, help="layer widths n (default 256,1024,4096,16384)")
-    p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 1,128)")
-    p.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
-    p.add_argument("--backends", default="numpy,numba", help="minicirc backends to time (default numpy,numba)")
-    p.add_argument("--repeats", type=int, default=None, help="rounds of the round-robin (default 20)")
-    p.add_argument("--per-round", type=int, default=5, help="timed calls per implementation per round")
-    p.add_argument("--budget", type=float, default=None,
+    p.add_argument("--sizes", type=positive_int_list, default=None,
+                   help="layer widths n (default 256,1024,4096,16384)")
+    p.add_argument("--batches", type=positive_int_list, default=None, help="batch sizes (default 1,128)")
+    p.add_argument("--dtypes", type=lambda t: distinct(t.split(","), "dtype", ("float32", "float64")),
+                   default=None, help="float32,float64 (default both)")
+    p.add_argument("--backends", type=backend_list, default=list(CPU_BACKENDS),
+                   help="minicirc backends to time, the first the reference (default numpy,numba)")
+    p.add_argument("--repeats", type=_positive_int, default=None, help="rounds of the round-robin (default 20)")
+    p.add_argument("--per-round", type=_positive_int, default=5, help="timed calls per implementation per round")
+    p.add_argument("--budget", type=_nonneg_float, default=None,
                    help="seconds of timed calls a slow implementation may take per configuration (default 4)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for the numba backend, its transforms and torch (default: numba's)")
-    p.add_argument("--dense-max-mb", type=float, default=1100.0,
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for the numba backend, its transforms and torch (default: numba's); "
+                        "NumPy's BLAS only through OPENBLAS_NUM_THREADS and the like, set before Python starts")
+    p.add_argument("--dense-max-mb", type=_nonneg_float, default=1100.0,
                    help="skip dense layers with more MiB of weights (default 1100: n=16384 runs in "
                         "float32, not float64)")
     p.add_argument("--no-dense", dest="dense", action="store_false", help="leave out the dense layers")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--out", default=None, help="directory for layer_bench.{png,json,md}")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: n 256,1024, float32, few repeats (other options still apply)")
@@ -293,42 +369,56 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     quick = args.quick
     args.sizes = args.sizes or ([256, 1024] if quick else [256, 1024, 4096, 16384])
     args.batches = args.batches or [1, 128]
-    args.dtypes = [np.dtype(d) for d in (args.dtypes or ("float32" if quick else "float32,float64")).split(",")]
-    args.backends = [b for b in args.backends.split(",") if b]
+    args.dtypes = [np.dtype(d) for d in (args.dtypes or (["float32"] if quick else ["float32", "float64"]))]
     args.repeats = args.repeats or (3 if quick else 20)
     args.budget = args.budget if args.budget is not None else (0.3 if quick else 4.0)
     if args.quick:
         args.per_round = min(args.per_round, 3)
+    args.parser = p
     return args
 
 
-def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+def run(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Run the benchmark that ``argv`` describes; print and (with ``--out``) write its report.
+    Returns one result per (dtype, batch, n)."""
     args = parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     import numba
 
     if args.threads is None:
         args.threads = numba.get_num_threads()
-    numba.set_num_threads(args.threads)
     torch = _torch() if args.torch else None
-    if torch is not None:
-        torch.set_num_threads(args.threads)
+    try:
+        with pinned_threads(args.threads, torch):   # and the caller's counts back afterwards
+            return _run(args, torch)
+    except TooManyThreads as e:
+        args.parser.error(f"--threads: {e}")
+
+
+def _run(args: argparse.Namespace, torch: Any) -> List[Dict[str, Any]]:
+    argv = args.argv
     impls = [f"circ-{b}" for b in args.backends] + (["dense-numpy"] if args.dense else [])
     if torch is not None:
         impls += ["circ-torch"] + (["linear-torch"] if args.dense else [])
-    meta = {"minicirc": __version__, "numpy": np.__version__, "python": platform.python_version(),
-            "numba": numba.__version__, "torch": getattr(torch, "__version__", None),
-            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "threads": args.threads, "argv": sys.argv[1:] if argv is None else list(argv),
-            "timing": f"median of round-robin calls: {args.repeats} rounds x {args.per_round} calls, "
-                      f"budget {args.budget:g} s per slow implementation"}
-    import scipy
-
-    meta["scipy"] = scipy.__version__
+    meta = run_meta(argv, torch,
+                    timing=f"median of round-robin calls: {args.repeats} rounds x {args.per_round} calls, "
+                           f"budget {args.budget:g} s per slow implementation")
+    threads = meta["threads"]
+    if args.torch and torch is None:
+        reference = ", PyTorch not installed (pip install torch): no circ-torch, linear-torch"
+    elif torch is None:
+        reference = ", PyTorch left out (--no-torch)"
+    else:
+        reference = f", torch.set_num_threads({args.threads})"
     print(f"minicirc {__version__}: one layer forward+backward, median ms per call. Threads: numba "
-          f"kernels and scipy.fft workers {args.threads}"
-          + (f", torch.set_num_threads({args.threads})" if torch is not None else ", PyTorch not installed")
+          f"kernels and scipy.fft workers {args.threads}" + reference
           + "; circ-numpy is the one-thread reference; dense-numpy uses NumPy's BLAS threads. "
           "circ-torch: torch.fft with autograd backward.", flush=True)
+    print(describe_threads(threads), flush=True)
+    if args.dense and threads["blas"] != args.threads:
+        print(f"note: dense-numpy runs on NumPy's BLAS threads, not --threads {args.threads}; to pin them, "
+              f"start Python with OPENBLAS_NUM_THREADS={args.threads} (and OMP_NUM_THREADS, MKL_NUM_THREADS), "
+              f"as benchmarks/cpu_all.sh does", flush=True)
     results = []
     for dtype in args.dtypes:
         for batch in args.batches:
@@ -338,6 +428,12 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
                 t = "  ".join(f"{k} {_fmt_ms(v['median_ms'])}" for k, v in r["times"].items())
                 print(f"  {dtype.name} batch {batch} n {n}: {t}", flush=True)
     md = table(results, impls)
+    bad = [r for r in results if not r["agrees"]]
+    if bad:
+        tol = ", ".join(f"{k} {v:g}" for k, v in AGREEMENT_TOL.items())
+        md += (f"\n\n**DISAGREES** in {len(bad)} of {len(results)} configurations: y, dx, dr or db differ "
+               f"from {_reference(bad[0])}'s by more than the tolerance ({tol}, relative), so those rows "
+               f"time implementations that do not compute the same layer.")
     print()
     print(md)
     if args.out:
@@ -345,8 +441,16 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
                      "minicirc.bench.layer", meta, md, results)
         plot(results, impls, os.path.join(args.out, "layer_bench.png"))
         print(f"\nwrote {args.out}/layer_bench.{{md,json,png}}")
+    if bad:
+        print(f"\nDISAGREES: {len(bad)} of {len(results)} configurations; see the agreement column",
+              file=sys.stderr, flush=True)
     return results
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command: 0, or 1 when the circulant implementations disagree anywhere."""
+    return 0 if all(r["agrees"] for r in run(argv)) else 1
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

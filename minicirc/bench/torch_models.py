@@ -46,13 +46,13 @@ def build_torch_mlp(arch: Dict[str, Any], seed: int = 0) -> nn.Sequential:
     kind, h, L = arch["kind"], arch["hidden"], arch["layers"]
     mods = []
     d = arch.get("d_in", 784)
+    if kind not in ("dense", "circulant", "hybrid"):
+        raise ValueError(f"no PyTorch twin for kind {kind!r} (there are for dense, circulant and hybrid)")
     for i in range(L):
-        if kind == "dense" or (kind == "hybrid" and i == 0):
+        if kind == "dense" or (kind == "hybrid" and i == 0):    # hybrid: a dense first layer ...
             mods.append(dense(d, h, 2.0, gen))
-        elif kind == "circulant":
+        else:                                                   # ... then circulant ones
             mods.append(TorchCirculant(d, h, arch["sign_flip"], gen))
-        else:
-            raise ValueError(f"no PyTorch twin for kind {kind!r}")
         mods.append(nn.ReLU())
         if arch["dropout"] > 0:
             mods.append(nn.Dropout(arch["dropout"]))
