@@ -16,7 +16,9 @@ What runs, per (dtype, batch, n), all in the same process and the same run:
 
 Timing: two warm-up calls per implementation, then rounds in which every implementation
 runs ``--per-round`` timed calls in turn (round-robin, so that drift in the machine's load
-hits all of them alike); the table shows the median time per call. A slow implementation
+hits all of them alike): first the circulant implementations among themselves, then the
+dense ones, so that no FFT path is timed in the wake of a large matmul's threads; the table
+shows the median time per call. A slow implementation
 (dense at large n) gets fewer calls, sized by ``--budget``, but never fewer than three.
 Dense layers whose weight matrix exceeds ``--dense-max-mb`` are skipped and marked so.
 The numba backend and the transforms it calls use ``--threads`` threads, and so does
@@ -37,6 +39,7 @@ import gc
 import math
 import os
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -198,7 +201,19 @@ def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
                 steps["linear-torch"] = torch_linear_step(torch, n, dtype, x, dy)
     ref = f"circ-{args.backends[0]}"
     agree = _agreement(steps, ref)
-    timed = round_robin(steps, args.repeats * args.per_round, args.per_round, args.budget)
+    # Two rotations, like with like: the circulant implementations take turns among themselves,
+    # then the dense ones. Interleaved with a large matmul, the FFT paths were timed just after
+    # BLAS's threads had held both cores (PyTorch's circulant step at batch 128, n 1024 took
+    # 1.32 ms in the full rotation and 0.70-0.79 ms among the circulant ones alone).
+    # And a pause before each rotation: OpenBLAS's and OpenMP's threads spin for a while after
+    # a parallel region, and the group timed next (the next size's FFT paths after a large
+    # matmul) would pay for it: 0.80 ms instead of 0.25 at batch 128, n 256, in one full run.
+    timed = {}
+    for group in ([k for k in steps if k in CIRCULANT], [k for k in steps if k not in CIRCULANT]):
+        if group:
+            time.sleep(args.settle)
+            timed.update(round_robin({k: steps[k] for k in group}, args.repeats * args.per_round,
+                                     args.per_round, args.budget))
     steps.clear()
     gc.collect()
     result = {"dtype": dtype.name, "batch": batch, "n": n, "times": timed, "skipped": skipped,
@@ -361,6 +376,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "float32, not float64)")
     p.add_argument("--no-dense", dest="dense", action="store_false", help="leave out the dense layers")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
+    p.add_argument("--settle", type=_nonneg_float, default=None,
+                   help="seconds of pause before each rotation, for the last one's threads to go idle "
+                        "(default 0.5, 0 with --quick)")
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--out", default=None, help="directory for layer_bench.{png,json,md}")
     p.add_argument("--quick", action="store_true",
@@ -372,6 +390,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.dtypes = [np.dtype(d) for d in (args.dtypes or (["float32"] if quick else ["float32", "float64"]))]
     args.repeats = args.repeats or (3 if quick else 20)
     args.budget = args.budget if args.budget is not None else (0.3 if quick else 4.0)
+    args.settle = args.settle if args.settle is not None else (0.0 if quick else 0.5)
     if args.quick:
         args.per_round = min(args.per_round, 3)
     args.parser = p
