@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every CPU benchmark behind docs/benchmarks.md, in one go (about 15 minutes on 2 cores).
+# Every CPU benchmark behind docs/benchmarks.md, in one go (about 6 minutes on 2 cores).
 # Needs PyTorch as the reference: pip install -e ".[bench]" (or pip install torch==2.13.0 here).
 # Run on a quiet machine: the timings are medians, but a busy neighbour still moves them
 # (machine.txt records the load average before the first benchmark).

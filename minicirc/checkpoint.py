@@ -58,6 +58,9 @@ def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:         # name the checkpoint, not the hidden temporary file
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -119,8 +122,8 @@ def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] 
                                   f"the model expects {tuple(target.shape)}")
         if not np.all(np.isfinite(a)):
             raise CheckpointError(f"{path}: {kind} {name!r} contains NaN or Inf")
-    for kind, name, target in targets:
-        target[...] = array_module(target).asarray(arrays[f"{kind}/{name}"])
+    # The optimizer first: it checks its state before taking any of it, so a refusal there
+    # too leaves the model (and the optimizer) as they were.
     if optimizer is not None:
         xp = array_module(targets[0][2]) if targets else np
         try:
@@ -128,3 +131,5 @@ def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] 
                                          if k.startswith("optim/")}, asarray=xp.asarray)
         except ValueError as e:
             raise CheckpointError(f"{path}: optimizer state: {e}") from None
+    for kind, name, target in targets:
+        target[...] = array_module(target).asarray(arrays[f"{kind}/{name}"])

@@ -92,7 +92,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--resume", metavar="CHECKPOINT", default=None,
                    help="continue the run that wrote CHECKPOINT, with its settings, in its folder "
                         "(options given here may change only where and how it runs: --backend, "
-                        "--out, --data, --save-every, --no-plot)")
+                        "--out, --data (the same images), --no-verify, --save-every, --no-plot)")
     r.add_argument("--no-plot", dest="plot", action="store_false", help="skip curves.png")
     r.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="force the progress bar (default: only on a terminal)")
@@ -131,10 +131,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if config.block is not None and config.model != "block":
         args.parser.error("--block applies to --model block only")
     if config.resolved().optimizer == "adam":
-        sgd_only = [f"--{k}" for k in ("momentum", "nesterov") if k in given]
+        sgd_only = [f"--{k}" for k in ("momentum",) if k in given]
+        if "nesterov" in given:
+            sgd_only.append("--nesterov" if given["nesterov"] else "--no-nesterov")
         if sgd_only:
-            args.parser.error(f"{' and '.join(sgd_only)} apply to SGD; this run uses adam "
-                              f"(the {config.model} recipe's), so add --optimizer sgd")
+            source = ("--optimizer adam" if "optimizer" in given else "the checkpoint's optimizer"
+                      if args.resume else f"the {config.model} recipe's optimizer")
+            args.parser.error(f"{' and '.join(sgd_only)} {'applies' if len(sgd_only) == 1 else 'apply'} "
+                              f"to SGD only, and this run uses adam ({source})"
+                              + ("" if "optimizer" in given or args.resume else "; add --optimizer sgd"))
     train(config, resume=args.resume, progress=args.progress)
     return 0
 

@@ -173,10 +173,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.time()
     try:
         runs = run_all(args.models, args.seeds, Path(args.out), args.epochs, args.backend, args.train_limit)
-    except TrainingStopped as e:            # Ctrl-C: the document keeps its last full sweep
-        print(f"minicirc reproduce: {e}; the sweep stopped and {args.doc} was not written "
+    except (TrainingStopped, KeyboardInterrupt) as e:   # Ctrl-C: the document keeps its last full sweep
+        # In a run the trainer turns Ctrl-C into TrainingStopped (130) after its checkpoint;
+        # between runs (a model being built, data loading) it arrives as KeyboardInterrupt.
+        what = e if isinstance(e, TrainingStopped) else "interrupted between runs"
+        print(f"minicirc reproduce: {what}; the sweep stopped and {args.doc} was not written "
               f"(finished runs are in {args.out})", file=sys.stderr)
-        return e.exit_code
+        return e.exit_code if isinstance(e, TrainingStopped) else 130
     rows = summarise(runs)
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)

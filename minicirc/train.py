@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import shutil
 import signal
@@ -174,6 +175,12 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"output folder {self.out}: cannot create it ({e.strerror or e})") from e
+        probe = self.out / f".minicirc-write-test-{os.getpid()}"
+        try:        # nor one that exists but cannot be written to, found at the first checkpoint
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(f"output folder {self.out}: cannot write in it ({e.strerror or e})") from e
         data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
         Xtr, ytr = data.train
         if Xtr.shape[1] != self.arch["d_in"]:
@@ -238,8 +245,14 @@ class Trainer:
             raise CheckpointError(f"{path}: checkpoint was trained with {said}; resuming continues the "
                                   f"same run, so these must match (on the command line, leave them out to take the "
                                   f"checkpoint's)")
+        saved_n = meta.get("batches", {}).get("n")
+        if saved_n != self.batches.n:       # another data folder may be given, not other data
+            raise CheckpointError(f"{path}: checkpoint was trained on {saved_n} training images, this "
+                                  f"run has {self.batches.n} (from {self.config.data or 'the bundled MNIST'}); "
+                                  f"resuming needs the same data")
         load_into(self.model, arrays, path, optimizer=self.opt)
-        self.opt.t = int(meta["optimizer"]["t"])
+        if "optim/t" not in arrays:         # older checkpoints kept the step count only here
+            self.opt.t = int(meta["optimizer"]["t"])
         self.batches.set_state(meta["batches"])
         for d, st in zip(_dropouts(self.model), meta["dropout_rng"]):
             d.rng.bit_generator.state = st
@@ -257,7 +270,6 @@ class Trainer:
 
     def run(self) -> Dict[str, Any]:
         c = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
         self.log(f"minicirc {__version__}: {c.model} MLP, {self.model.num_params():,} trainable parameters "
                  f"({dense_equivalent_params(self.model):,} as dense), {c.optimizer} lr {c.lr:g}, "
                  f"{c.epochs} epochs, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")

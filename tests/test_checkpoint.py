@@ -117,3 +117,27 @@ def test_another_architecture_is_refused_and_model_untouched(tmp_path):
     dense = build_mlp(architecture("dense", hidden=32))
     with pytest.raises(CheckpointError, match="another architecture"):
         load_into(dense, arrays, "c.npz")
+
+
+def test_a_refused_optimizer_state_leaves_the_model_untouched(tmp_path):
+    model, opt = model_and_opt()
+    save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1}, opt)
+    _, arrays = read_checkpoint(tmp_path / "c.npz")
+    arrays["optim/t"] = np.array(2.5)                       # not a step count
+    other, opt2 = model_and_opt(seed=1)
+    before = [p.copy() for _, p, _ in other.named_parameters()]
+    with pytest.raises(CheckpointError, match="optimizer state: .*step count 't'"):
+        load_into(other, arrays, "c.npz", optimizer=opt2)
+    for b, (_, p, _) in zip(before, other.named_parameters()):
+        np.testing.assert_array_equal(b, p)
+
+
+def test_a_failed_write_names_the_checkpoint(tmp_path, monkeypatch):
+    model, _ = model_and_opt()
+
+    def full(f, **arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck.np, "savez", full)
+    with pytest.raises(OSError, match=r"cannot write checkpoint .*c.npz: No space left on device"):
+        save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1})

@@ -60,7 +60,10 @@ def test_evaluate_and_info(trained):
     (["train", "--model", "block"], "--model block needs --block"),
     (["train", "--dropout", "1.5"], "expected a number in [0, 1)"),
     (["frobnicate"], "invalid choice"),
-    (["train", "--momentum", "0.5"], "--momentum apply to SGD; this run uses adam"),
+    (["train", "--momentum", "0.5"], "--momentum applies to SGD only, and this run uses adam (the circulant "
+                                     "recipe's optimizer); add --optimizer sgd"),
+    (["train", "--model", "dense", "--optimizer", "adam", "--no-nesterov"],
+     "--no-nesterov applies to SGD only, and this run uses adam (--optimizer adam)"),
     (["train", "--validation", "60000", "--epochs", "1"], "validation=60000 must leave"),
     (["train", "--validation", "nan"], "expected a count or a fraction in (0, 1), got nan"),
     (["evaluate", "x.npz", "--backend", "tpu"], "invalid choice: 'tpu'"),

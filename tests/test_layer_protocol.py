@@ -62,3 +62,13 @@ def test_a_hand_built_float64_model_stays_float64():
         h = layer(h)
         assert h.dtype == np.float64, f"{layer!r} returned {h.dtype}"
     assert model.backward(np.ones((4, 3))).dtype == np.float64
+
+
+def test_calling_a_model_runs_a_subclass_forward():
+    class Scaled(mc.Sequential):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    m = Scaled(mc.ReLU())
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(m(x), m.forward(x))

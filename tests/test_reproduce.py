@@ -75,3 +75,15 @@ def test_bad_options_are_refused():
         with pytest.raises(SystemExit) as info:
             main(bad)
         assert info.value.code == 2
+
+
+def test_ctrl_c_between_runs_is_a_clean_stop_too(tmp_path, monkeypatch):
+    from minicirc import reproduce
+
+    def interrupted(cfg, **kw):
+        raise KeyboardInterrupt                       # while a Trainer is built: no handler yet
+
+    monkeypatch.setattr("minicirc.train.train", interrupted)
+    assert reproduce.main(["--models", "dense", "--seeds", "0", "--out", str(tmp_path / "runs"),
+                           "--doc", str(tmp_path / "mnist.md")]) == 130
+    assert not (tmp_path / "mnist.md").exists()

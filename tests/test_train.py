@@ -257,7 +257,7 @@ def test_resume_may_add_epochs_where_the_schedule_ignores_the_total(tmp_path):
     more = train(TrainConfig(out=str(tmp_path / "a"), epochs=2, **cfg), resume=str(tmp_path / "a" / "checkpoint.npz"),
                  log=quiet, progress=False)
     whole = train(TrainConfig(out=str(tmp_path / "b"), epochs=2, **cfg), log=quiet, progress=False)
-    assert [r["steps"] for r in more["epochs"]] == [10, 20]
+    assert [r["steps"] for r in more["epochs"]] == [r["steps"] for r in whole["epochs"]] == [10, 20]
     same_params(tmp_path / "a" / "checkpoint.npz", tmp_path / "b" / "checkpoint.npz")
 
 
@@ -269,7 +269,7 @@ def test_every_setting_either_defines_the_run_or_only_where_it_runs():
 
 # -- settings that make no run -------------------------------------------------------------------
 
-def test_bad_settings_raise_config_errors_before_the_data_loads(tmp_path):
+def test_bad_settings_raise_config_errors(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(ConfigError, match="output folder .*afile/sub: cannot create it"):
         Trainer(TrainConfig(out=str(tmp_path / "afile" / "sub")), log=quiet)
@@ -294,3 +294,37 @@ def test_images_of_another_size_are_refused_before_training(tmp_path):
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
     with pytest.raises(DataError, match="images of 1024 pixels, the circulant MLP takes 784"):
         Trainer(TrainConfig(data=str(tmp_path), verify=False, out=str(tmp_path / "o")), log=quiet)
+
+
+def test_resume_on_other_data_is_refused_by_name(tmp_path):
+    from minicirc.datasets import write_idx
+
+    rng = np.random.default_rng(0)
+
+    def data(folder, n):
+        folder.mkdir()
+        for prefix, k in (("train", n), ("t10k", 20)):
+            write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (k, 28, 28), dtype=np.uint8))
+            write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, k, dtype=np.uint8))
+        return str(folder)
+
+    cfg = dict(epochs=1, hidden=32, batch_size=50, plot=False, verify=False)
+    train(TrainConfig(data=data(tmp_path / "d400", 400), out=str(tmp_path / "a"), **cfg), log=quiet, progress=False)
+    with pytest.raises(CheckpointError, match="trained on 400 training images, this run has 500"):
+        train(TrainConfig(data=data(tmp_path / "d500", 500), out=str(tmp_path / "b"), **cfg),
+              resume=str(tmp_path / "a" / "checkpoint.npz"), log=quiet, progress=False)
+
+
+def test_an_output_folder_that_cannot_be_written_is_found_before_training(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def read_only(self, data):
+        if self.parent == tmp_path / "ro":
+            raise PermissionError(13, "Permission denied")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    with pytest.raises(ConfigError, match="ro: cannot write in it .Permission denied"):
+        Trainer(TrainConfig(out=str(tmp_path / "ro")), log=quiet)

@@ -10,8 +10,16 @@ from typing import Any, Dict, List
 
 
 def int_list(text: str) -> List[int]:
-    """An argparse type for comma-separated integers: ``"256,1024"`` -> ``[256, 1024]``."""
-    return [int(v) for v in text.split(",") if v]
+    """An argparse type for comma-separated positive integers (sizes, batches, blocks):
+    ``"256,1024"`` -> ``[256, 1024]``; anything else is a usage error naming the value."""
+    import argparse
+
+    from ..cli import _positive_int
+
+    out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return out
 
 
 def write_report(out: str, stem: str, title: str, module: str, meta: Dict[str, Any], md: str,

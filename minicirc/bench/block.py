@@ -20,8 +20,8 @@ import numpy as np
 from .. import BlockCirculant, Circulant, Dense
 from ..backends import get_backend
 from ..cli import _nonneg_float, _positive_int
-from . import write_report
-from .layer import _minicirc_step, backend_list, positive_int_list
+from . import int_list, write_report
+from .layer import _minicirc_step, backend_list
 from .timing import describe_threads, round_robin, run_meta, threads_in_use
 
 DENSE = "dense (k=1 twin)/numpy"
@@ -50,8 +50,8 @@ def run(sizes: List[int], blocks: List[int], batch: int, backends: List[str], bu
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.block", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", type=positive_int_list, default=[1024, 4096], help="widths n (default 1024,4096)")
-    p.add_argument("--blocks", type=positive_int_list, default=[1, 4, 16, 64, 256],
+    p.add_argument("--sizes", type=int_list, default=[1024, 4096], help="widths n (default 1024,4096)")
+    p.add_argument("--blocks", type=int_list, default=[1, 4, 16, 64, 256],
                    help="block sizes k (default 1,4,16,64,256)")
     p.add_argument("--batch", type=_positive_int, default=128)
     p.add_argument("--backends", type=backend_list, default=["numpy", "numba"],

@@ -126,8 +126,13 @@ def _time_minicirc(trainer: Any) -> float:
 
 
 def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Optional[int]) -> List[Dict[str, Any]]:
-    """Train the PyTorch twin of each model with minicirc's recipe; test error per seed."""
+    """Train the PyTorch twin of each model with minicirc's recipe; test error per seed, on the
+    ``threads`` threads the caller pinned (``main``: ``timing.pinned_threads``)."""
     import torch
+
+    if torch.get_num_threads() != threads:
+        raise RuntimeError(f"PyTorch runs on {torch.get_num_threads()} threads, not the {threads} asked; "
+                           "pin them first (timing.pinned_threads)")
 
     from ..datasets import load_mnist
     from ..models import architecture
@@ -201,8 +206,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         with pinned_threads(args.threads, torch):     # and the caller's counts back afterwards
             return _main(args, torch, sys.argv[1:] if argv is None else list(argv))
     except TooManyThreads as e:
-        args.parser.error(f"--threads: {e}")
-        return 2
+        args.parser.error(f"--threads: {e}")    # exits
 
 
 def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:

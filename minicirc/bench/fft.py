@@ -13,7 +13,6 @@ PyTorch runs on one thread (``torch.set_num_threads(1)``, restored at the end).
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
@@ -21,9 +20,8 @@ import numpy as np
 import scipy
 import scipy.fft
 
-from .. import __version__
 from . import int_list, write_report
-from .timing import round_robin
+from .timing import round_robin, run_meta
 
 
 def steps(batch: int, n: int, torch: Any) -> Dict[str, Callable[[], Any]]:
@@ -59,6 +57,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     threads = torch.get_num_threads() if torch is not None else None
     if torch is not None:
         torch.set_num_threads(1)
+    # the threads as they are while timing (torch's are given back afterwards)
+    meta = run_meta(sys.argv[1:] if argv is None else list(argv), torch,
+                    timing="round-robin, 10 calls a turn, medians; rfft + irfft per call, float32; "
+                           "torch on 1 thread, scipy.fft with the workers named")
     results = []
     try:
         for n in a.sizes:
@@ -81,10 +83,6 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     print()
     print(md)
     if a.out:
-        meta = {"minicirc": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
-                "torch": getattr(torch, "__version__", None), "python": platform.python_version(),
-                "argv": sys.argv[1:] if argv is None else list(argv),
-                "timing": "round-robin, 10 calls a turn, medians; rfft + irfft per call, float32"}
         write_report(a.out, "fft_bench", "Real FFT round trip (rfft + irfft), float32, median ms per call",
                      "minicirc.bench.fft", meta, md, results)
         print(f"\nwrote {a.out}/fft_bench.{{md,json}}")

@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import Circulant, Dense, __version__
 from . import int_list, write_report
+from ..cli import _nonneg_float, _nonneg_int, _positive_int
 from .layer import _minicirc_step, torch_circulant_step, torch_linear_step
 from .timing import round_robin
 
@@ -245,17 +246,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--sizes", type=int_list, default=None, help="layer widths n (default 1024,4096,16384,65536)")
     p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 128,1024)")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"which to run (default all: {','.join(IMPLS)})")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    p.add_argument("--budget", type=float, default=None, help="seconds of timed calls per implementation "
+    p.add_argument("--warmup", type=_nonneg_int, default=3, help="untimed calls first (default 3)")
+    p.add_argument("--budget", type=_nonneg_float, default=None, help="seconds of timed calls per implementation "
                    "and configuration (default 0.5)")
-    p.add_argument("--min-calls", type=int, default=10, help="timed calls at least (default 10)")
-    p.add_argument("--max-calls", type=int, default=200, help="timed calls at most (default 200)")
-    p.add_argument("--per-round", type=int, default=10, help="calls of one implementation before the "
+    p.add_argument("--min-calls", type=_positive_int, default=10, help="timed calls at least (default 10)")
+    p.add_argument("--max-calls", type=_positive_int, default=200, help="timed calls at most (default 200)")
+    p.add_argument("--per-round", type=_positive_int, default=10, help="calls of one implementation before the "
                    "next one's turn (default 10)")
-    p.add_argument("--dense-max-mb", type=float, default=4096.0,
+    p.add_argument("--dense-max-mb", type=_nonneg_float, default=4096.0,
                    help="skip dense layers with more MiB of weights (default 4096: n=65536 is skipped)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--out", default=None, help="directory for gpu_bench.{md,json}")
     p.add_argument("--quick", action="store_true", help="a smoke run: n 1024,4096, batch 128, short budget")
     args = p.parse_args(argv)

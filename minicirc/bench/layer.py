@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import Circulant, Dense, __version__
-from . import write_report
+from . import int_list, write_report
 from .timing import TooManyThreads, describe_threads, pinned_threads, round_robin, run_meta
 from ..backends import get_backend
 from ..cli import _nonneg_float, _nonneg_int, _positive_int
@@ -61,14 +61,6 @@ AGREEMENT_TOL = {"float32": 1e-4, "float64": 1e-10}
 
 
 # -- command-line types, shared with the other CPU benchmarks ----------------------------------
-
-def positive_int_list(text: str) -> List[int]:
-    """An argparse type: comma-separated positive integers, ``"256,1024"`` -> ``[256, 1024]``."""
-    out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
-    if not out:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return out
-
 
 def distinct(values: Sequence[str], what: str, allowed: Sequence[str]) -> List[str]:
     """``values`` checked: at least one, each in ``allowed``, none twice (two runs of the same
@@ -357,9 +349,9 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m minicirc.bench.layer", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=positive_int_list, default=None,
+    p.add_argument("--sizes", type=int_list, default=None,
                    help="layer widths n (default 256,1024,4096,16384)")
-    p.add_argument("--batches", type=positive_int_list, default=None, help="batch sizes (default 1,128)")
+    p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 1,128)")
     p.add_argument("--dtypes", type=lambda t: distinct(t.split(","), "dtype", ("float32", "float64")),
                    default=None, help="float32,float64 (default both)")
     p.add_argument("--backends", type=backend_list, default=list(CPU_BACKENDS),

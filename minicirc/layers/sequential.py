@@ -22,7 +22,9 @@ class Sequential:
             x = layer.forward(x)
         return x
 
-    __call__ = forward
+    def __call__(self, x: Any) -> Any:
+        # A method, not ``__call__ = forward``: that would bypass a subclass's own forward.
+        return self.forward(x)
 
     def backward(self, dy: Any) -> Any:
         for layer in reversed(self.layers):

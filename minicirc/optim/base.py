@@ -53,9 +53,12 @@ class Optimizer:
             if t.shape != () or t.dtype.kind not in "iu" or t < 0:
                 raise ValueError(f"{type(self).__name__}: the step count 't' must be a non-negative "
                                  f"integer scalar, got {t.dtype} of shape {t.shape}: {t!r}")
-        self.state = {}
+        state: Dict[str, Dict[str, Any]] = {}      # built aside: a bad key changes nothing
         for key, v in arrays.items():
+            if "/" not in key:
+                raise ValueError(f"{type(self).__name__}: state key {key!r} is not '<parameter>/<slot>'")
             name, slot = key.rsplit("/", 1)
-            self.state.setdefault(name, {})[slot] = asarray(v)
+            state.setdefault(name, {})[slot] = asarray(v)
+        self.state = state
         if t is not None:
             self.t = int(t)
