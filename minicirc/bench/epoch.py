@@ -9,7 +9,7 @@ table reports the median; ``--out`` writes it as ``DIR/epoch_bench.{md,json}`` w
 command, versions and threads. ``--full`` instead trains the PyTorch twin of each model to
 the end of minicirc's recipe for each ``--seeds`` and reports test errors
 (``DIR/pytorch_accuracy.{md,json}``): the PyTorch column of docs/results/README.md, stored in
-docs/results/pytorch_accuracy.json.
+docs/results/pytorch_accuracy.json (``--out docs/results``).
 
 ``--threads`` sets the threads of PyTorch, of Numba and of minicirc's numba backend (its
 transform workers). NumPy's BLAS, which the dense layers use, reads its thread count from
