@@ -163,6 +163,37 @@ def test_a_refused_direct_launch_falls_back_to_the_dispatcher():
     assert d.fallback == "direct launch failed: TypeError: bad parameter" and d.launches == 0
 
 
+def test_an_error_that_numba_s_launch_raises_too_does_not_blame_the_direct_path():
+    """A sticky CUDA error (left by an earlier kernel) fails every launch: it must surface,
+    and the direct path must stay for the launches after it."""
+
+    class StickyError(RuntimeError):
+        pass
+
+    class BrokenContext(Kernel):
+        broken = False
+
+        def __getitem__(self, config):
+            if self.broken:
+                raise StickyError("CUDA_ERROR_ILLEGAL_ADDRESS")
+            return super().__getitem__(config)
+
+    def fail(*params):
+        raise StickyError("CUDA_ERROR_ILLEGAL_ADDRESS")
+
+    core, args = CoreAPI(), arrays()
+    kernel = BrokenContext(Compiled(3))
+    L.launch(kernel, (1, 1, 1), (32, 1, 1), 0, 0, *args, api=core.api())   # Numba's first call
+    (d,) = L._DIRECT[id(kernel)][1].values()
+    d._launch, kernel.broken = fail, True
+    with pytest.raises(StickyError):
+        L.launch(kernel, (1, 1, 1), (32, 1, 1), 0, 0, *args, api=core.api())
+    assert d.fallback is None
+    d._launch, kernel.broken = core.launch, False                # the context is healthy again
+    L.launch(kernel, (1, 1, 1), (32, 1, 1), 0, 0, *args, api=core.api())
+    assert d.launches == 1 and len(core.launched) == 1
+
+
 def test_extent_one_strides_are_not_compared():
     x = DeviceArray(np.zeros((1, 5), np.float32), 10)
     numba_params = [0, 0, 5, 4, 10, 1, 5, 20, 4]                 # Numba computed the unused stride

@@ -173,8 +173,15 @@ def launch(kernel: Any, grid: Tuple[int, int, int], block: Tuple[int, int, int],
         try:
             direct(grid, block, stream, sharedmem, args)
             return
-        except Exception as e:  # refused before anything ran: the dispatcher, from now on
-            direct.fallback = f"direct launch failed: {type(e).__name__}: {e}"
+        except Exception as e:  # refused before anything ran: try Numba's own launch
+            reason = f"direct launch failed: {type(e).__name__}: {e}"
+        # Only if Numba's launch succeeds was the direct path at fault (and it is dropped for
+        # this kind). If Numba's fails too -- a sticky CUDA error from an earlier kernel, an
+        # out-of-memory -- its error propagates and the direct path stays: blaming it would
+        # send every later launch of this kind through the slow path for nothing.
+        kernel[grid, block, stream, sharedmem](*args)
+        direct.fallback = reason
+        return
     kernel[grid, block, stream, sharedmem](*args)
 
 
