@@ -241,7 +241,12 @@ class StockhamFFT:
             # the Nyquist bin of a real row comes out exactly real, as it does from cuFFT.
             cos[np.abs(cos) < 1e-12] = 0.0
             sin[np.abs(sin) < 1e-12] = 0.0
-            self._tables[key] = (xp.asarray(cos.astype(real)), xp.asarray(sin.astype(real)))
+            table = (xp.asarray(cos.astype(real)), xp.asarray(sin.astype(real)))
+            if xp is not np:
+                # The uploads are asynchronous, on the current stream; the table is then shared
+                # by every stream. Waiting once here means no other stream can read it early.
+                xp.cuda.get_current_stream().synchronize()
+            self._tables[key] = table
         return self._tables[key]
 
     def rfft(self, a: Any, n: int, stream: Any = 0) -> Any:
