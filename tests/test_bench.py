@@ -447,3 +447,35 @@ def test_layer_benchmark_gives_back_the_callers_thread_count(tmp_path):
     layer.run(["--quick", "--sizes", "8", "--batches", "1", "--no-torch", "--no-dense", "--threads", "1",
                "--repeats", "1", "--per-round", "1", "--budget", "0"])
     assert numba.get_num_threads() == before
+
+
+def test_gpu_benchmark_keeps_the_configurations_done_when_it_is_cut_short(tmp_path, monkeypatch):
+    """gpu_check.sh runs the benchmark under a timeout: the report is rewritten, whole, after
+    every configuration, so a run killed later keeps what it measured."""
+    import sys
+    from types import SimpleNamespace
+
+    import minicirc.backends.cuda as cuda_backend
+    from minicirc.bench import gpu
+
+    monkeypatch.setattr(cuda_backend, "CudaBackend", lambda: None)
+    monkeypatch.setitem(sys.modules, "cupy", SimpleNamespace())
+    monkeypatch.setattr(gpu, "environment", lambda cupy, torch: {"device": "Stand-in GPU"})
+    done = []
+
+    def run_config(batch, n, args, cupy, torch):
+        if done:
+            raise KeyboardInterrupt                  # what the timeout's signal does, in effect
+        done.append((batch, n))
+        return {"dtype": "float32", "batch": batch, "n": n, "errors": {}, "skipped": {},
+                "times": {"circ-cufft": {"median_ms": 2.0}, "circ-own": {"median_ms": 3.0}},
+                "max_rel_diff_vs_circ-cufft": {}}
+
+    monkeypatch.setattr(gpu, "run_config", run_config)
+    with pytest.raises(KeyboardInterrupt):
+        gpu.main(["--no-torch", "--impls", "circ-cufft,circ-own", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "gpu_bench.json").read_text())
+    assert [(r["batch"], r["n"]) for r in report["results"]] == done == [(128, 1024)]
+    md = (tmp_path / "gpu_bench.md").read_text()
+    assert "Stand-in GPU" in md and "| 128 | 1024 |" in md
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_bench.json", "gpu_bench.md"]

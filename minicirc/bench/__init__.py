@@ -25,10 +25,21 @@ def int_list(text: str) -> List[int]:
 def write_report(out: str, stem: str, title: str, module: str, meta: Dict[str, Any], md: str,
                  results: Any) -> None:
     """Write ``<stem>.json`` (meta and results) and ``<stem>.md`` (title, the command that
-    reproduces it, the environment, the table) into ``out``."""
+    reproduces it, the environment, the table) into ``out``.
+
+    Each file is written aside and renamed into place: a benchmark killed by a timeout while
+    writing (the GPU one rewrites its report after every configuration) leaves the previous
+    complete file, never a truncated one.
+    """
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, f"{stem}.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1)
-    with open(os.path.join(out, f"{stem}.md"), "w") as f:
-        f.write(f"# {title}\n\n`python -m {module} {' '.join(meta['argv'])}`\n\n"
-                f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+    _replace(os.path.join(out, f"{stem}.json"), json.dumps({"meta": meta, "results": results}, indent=1))
+    _replace(os.path.join(out, f"{stem}.md"),
+             f"# {title}\n\n`python -m {module} {' '.join(meta['argv'])}`\n\n"
+             f"{json.dumps({k: v for k, v in meta.items() if k != 'argv'})}\n\n{md}\n")
+
+
+def _replace(path: str, text: str) -> None:
+    tmp = f"{path}.partial"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -308,13 +308,15 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
             print(f"  batch {batch} n {n}: {t}  [{time.perf_counter() - t0:.1f} s]", flush=True)
             for k, v in r["errors"].items():
                 print(f"    {k} failed: {v}", flush=True)
+            if args.out:              # after every configuration: a run cut short keeps its table
+                write_report(args.out, "gpu_bench", f"Circulant layer forward+backward on {env['device']}, "
+                             "float32, median ms per call", "minicirc.bench.gpu", meta,
+                             table(results, impls), results)
     md = table(results, impls)
     print()
     print(md)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
     if args.out:
-        write_report(args.out, "gpu_bench", f"Circulant layer forward+backward on {env['device']}, float32, "
-                     "median ms per call", "minicirc.bench.gpu", meta, md, results)
         print(f"wrote {args.out}/gpu_bench.{{md,json}}")
     return results
 
