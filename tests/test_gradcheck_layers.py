@@ -44,6 +44,15 @@ def test_activations(cls, shape):
     assert set(check_layer(cls(), x)) == {"dx"}
 
 
+def test_relu_at_its_kink_passes_no_gradient():
+    """At x = 0 there is no derivative; the docstring's convention, dx = dy * [x > 0] (PyTorch's
+    too), gives 0. Finite differences cannot check a kink, so this says it directly."""
+    layer = mc.ReLU()
+    x = np.array([[-1.0, 0.0, 2.0], [0.0, -0.0, 3.0]])
+    layer.forward(x)
+    assert np.array_equal(layer.backward(np.full_like(x, 5.0)), [[0, 0, 5], [0, 0, 5]])
+
+
 def test_dropout_in_training_replays_its_mask():
     layer = mc.Dropout(0.4, rng=0)
     x = np.random.default_rng(0).standard_normal((5, 6))
