@@ -72,6 +72,20 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    # Look at the first bytes before NumPy does: handed a text file or an image, np.load
+    # takes it for a pickle and answers with advice about allow_pickle, which misleads.
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({e.strerror or e})") from None
+    if not head:
+        raise CheckpointError(f"{path}: empty file, not a minicirc checkpoint")
+    if head.startswith(b"\x93NUMPY"):
+        raise CheckpointError(f"{path}: a single NumPy array (.npy), not a minicirc checkpoint (.npz)")
+    if not head.startswith(b"PK"):
+        raise CheckpointError(f"{path}: not a minicirc checkpoint: a checkpoint is an .npz (zip) "
+                              f"archive, and this file starts with {head!r}")
     try:
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:

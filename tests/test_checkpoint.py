@@ -66,6 +66,9 @@ def test_bad_files(tmp_path):
     (tmp_path / "noise.npz").write_bytes(b"\x00" * 100)
     with pytest.raises(CheckpointError, match="noise.npz"):
         read_checkpoint(tmp_path / "noise.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.npz: empty file"):
+        read_checkpoint(tmp_path / "empty.npz")
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
     with pytest.raises(CheckpointError, match="plain.npz: no 'meta'"):
         read_checkpoint(tmp_path / "plain.npz")
@@ -88,6 +91,17 @@ def test_more_bad_files_name_themselves(tmp_path):
     (tmp_path / "method.npz").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="method.npz: .*compression method"):
         read_checkpoint(tmp_path / "method.npz")
+
+
+@pytest.mark.parametrize("name, content", [("README.md", b"# minicirc\n\nA small engine"),
+                                           ("curves.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)])
+def test_a_file_that_is_not_an_archive_is_named_as_such(tmp_path, name, content):
+    """Not NumPy's pickle advice ('allow_pickle=...'), which sends the user the wrong way."""
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"{name}: not a minicirc checkpoint: a checkpoint is an "
+                                              r"\.npz \(zip\) archive, and this file starts with b") as e:
+        read_checkpoint(tmp_path / name)
+    assert "pickle" not in str(e.value)
 
 
 def test_a_checkpoint_is_as_readable_as_any_file_the_user_writes(tmp_path):
