@@ -8,6 +8,7 @@ non-finite loss exits with 3.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, List, Optional
 
@@ -184,7 +185,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .datasets import load_mnist
-    from .train import evaluate
+    from .train import epochs_text, evaluate
 
     meta, model = _load_model(args.checkpoint, args.backend)
     X, y = load_mnist(args.data, verify=None if args.verify else False).test
@@ -193,7 +194,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     pred = bk.to_numpy(result["pred"])
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {meta.get('epoch')} epochs")
+    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {epochs_text(int(meta.get('epoch', 0)))}")
     print(f"test error {100 * result['error']:.2f}% ({result['wrong']} of {len(y)} wrong)")
     print("confusion matrix (rows: true digit, columns: predicted)")
     print("      " + "".join(f"{j:>6}" for j in range(10)))
@@ -210,10 +211,11 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .models import dense_equivalent_params, layer_table
+    from .train import epochs_text
 
     meta, model = _load_model(args.checkpoint, "numpy")
-    print(f"{args.checkpoint}: minicirc {meta.get('minicirc_version')}, epoch {meta.get('epoch')}, "
-          f"seed {meta.get('seed')}")
+    print(f"{args.checkpoint}: minicirc {meta.get('minicirc_version')}, "
+          f"{epochs_text(int(meta.get('epoch', 0)))} complete, seed {meta.get('seed')}")
     print("architecture: " + ", ".join(f"{k}={v}" for k, v in meta["arch"].items()))
     print(f"{'#':>3}  {'layer':<34}{'trainable':>12}{'dense equiv.':>14}")
     for row in layer_table(model):
@@ -260,7 +262,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv[1:]                    # the subcommand's own arguments, for _given
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()                  # a closed pipe shows here, where it is handled below
+        return code
     except TrainingStopped as e:
         print(f"minicirc: {e}", file=sys.stderr)
         return e.exit_code
@@ -271,6 +275,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (CheckpointError, DataError) as e:
         print(f"minicirc: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:                 # `minicirc info CKPT | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the interpreter's final flush stays quiet
+        return 141                          # 128 + SIGPIPE, as the shell reports for other tools
     except OSError as e:                    # a folder or file that cannot be written; names it
         print(f"minicirc: error: {e}", file=sys.stderr)
         return 1

@@ -260,7 +260,9 @@ class Trainer:
         self.history = list(meta.get("history", []))
         self._partial = meta.get("partial_epoch")
         self._last_good = (Path(path), self.epoch, self.step)
-        self.log(f"resumed from {path}: epoch {self.epoch}, step {self.step}")
+        where = (f"continuing in epoch {self.epoch + 1}" if self.epoch < self.config.epochs
+                 else "all of its epochs are done")
+        self.log(f"resumed from {path}: {epochs_text(self.epoch)} complete, step {self.step}; {where}")
 
     # -- the loop -------------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
@@ -278,6 +280,8 @@ class Trainer:
         in_main = _is_main_thread()
         if in_main:
             signal.signal(signal.SIGINT, self._on_sigint)
+        if self.epoch >= c.epochs:
+            self.log(f"nothing to train: the checkpoint already holds {epochs_text(self.epoch)} of {c.epochs}")
         try:
             while self.epoch < c.epochs:
                 record = self._train_epoch()
@@ -378,7 +382,7 @@ class Trainer:
         if self._last_good is None:
             return "No checkpoint was written: no epoch completed."
         path, epoch, step = self._last_good
-        return f"Last good checkpoint: {path} ({epoch} epochs and {step} steps done)."
+        return f"Last good checkpoint: {path} ({epochs_text(epoch)} and {step} steps done)."
 
     def _line(self, r: Dict[str, Any]) -> str:
         val = f"  val err {100 * r['val_error']:.2f}%" if "val_error" in r else ""
@@ -408,9 +412,14 @@ class Trainer:
 
             plot_curves(self.history, self.out / "curves.png", title=f"{c.model} MLP (seed {c.seed})")
         if last:
-            self.log(f"test error {100 * last['test_error']:.2f}% after {self.epoch} epochs "
+            self.log(f"test error {100 * last['test_error']:.2f}% after {epochs_text(self.epoch)} "
                      f"({results['final']['train_seconds']:.0f} s of training); results in {self.out}")
         return results
+
+
+def epochs_text(n: int) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 #: Steps between progress-bar refreshes (and, on a GPU with a bar, metric reads).

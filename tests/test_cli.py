@@ -112,6 +112,24 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+def test_a_reader_that_leaves_early_is_not_an_error(trained):
+    """``minicirc info CKPT | head -2``: the pipe closes; no 'Broken pipe' message, no traceback."""
+    out, _ = trained
+    p = subprocess.Popen([sys.executable, "-m", "minicirc", "info", str(out / "checkpoint.npz")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    p.stdout.close()                                   # the reader is gone before the first line
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    p.stderr.close()
+    assert p.returncode == 141 and err == "", err
+
+
+def test_evaluate_names_one_epoch_in_the_singular(trained):
+    out, _ = trained
+    p = run("evaluate", str(out / "checkpoint.npz"))
+    assert "MLP after 1 epoch\n" in p.stdout
+
+
 def test_output_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
     (tmp_path / "afile").write_text("")
     p = run("train", "--out", str(tmp_path / "afile" / "sub"), "--epochs", "1")
@@ -130,6 +148,14 @@ def test_resume_takes_the_checkpoints_settings_and_folder(tmp_path):
     p = run("train", "--resume", ckpt, "--epochs", "2")
     assert p.returncode == 0, p.stderr
     assert "resumed from" in p.stdout and "epoch  2/2" in p.stdout
+    # epochs counted alike everywhere: completed ones, with the one in progress named as such
+    assert "1 epoch complete, step 8; continuing in epoch 2" in p.stdout
+    assert "after 2 epochs" in p.stdout
+    p = run("train", "--resume", ckpt)                            # a finished run: says so
+    assert p.returncode == 0, p.stderr
+    assert "all of its epochs are done" in p.stdout and "nothing to train" in p.stdout
+    p = run("info", ckpt)
+    assert "2 epochs complete" in p.stdout
     import json
 
     results = json.loads((tmp_path / "results.json").read_text())
