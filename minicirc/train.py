@@ -274,7 +274,7 @@ class Trainer:
         c = self.config
         self.log(f"minicirc {__version__}: {c.model} MLP, {self.model.num_params():,} trainable parameters "
                  f"({dense_equivalent_params(self.model):,} as dense), {c.optimizer} lr {c.lr:g}, "
-                 f"{c.epochs} epochs, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")
+                 f"{epochs_text(c.epochs)}, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")
         ckpt = self.out / "checkpoint.npz"
         previous = signal.getsignal(signal.SIGINT)
         in_main = _is_main_thread()
@@ -284,7 +284,11 @@ class Trainer:
             self.log(f"nothing to train: the checkpoint already holds {epochs_text(self.epoch)} of {c.epochs}")
         try:
             while self.epoch < c.epochs:
-                record = self._train_epoch()
+                # A diverging run overflows somewhere before its loss turns NaN; NumPy's warning
+                # from deep inside a layer would come first and say less than the stop message
+                # this loop gives (exit 3, the step, the last good checkpoint).
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    record = self._train_epoch()
                 if record is None:          # Ctrl-C: the partial epoch is checkpointed
                     self.save(ckpt)
                     raise TrainingStopped(f"interrupted in epoch {self.epoch + 1} at step {self.step}; "

@@ -124,6 +124,15 @@ def test_a_reader_that_leaves_early_is_not_an_error(trained):
     assert p.returncode == 141 and err == "", err
 
 
+def test_a_diverging_run_stops_with_its_own_message_only(tmp_path):
+    """Exit 3 and the stop message; not NumPy's overflow warning from inside a layer first."""
+    p = run("train", "--lr", "1e8", "--optimizer", "sgd", "--epochs", "1", "--train-limit", "1000",
+            "--hidden", "64", "--no-plot", "--out", str(tmp_path))
+    assert p.returncode == 3 and "non-finite loss" in p.stderr, p.stderr
+    assert "Warning" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert "1 epoch," in p.stdout
+
+
 def test_evaluate_names_one_epoch_in_the_singular(trained):
     out, _ = trained
     p = run("evaluate", str(out / "checkpoint.npz"))
