@@ -92,8 +92,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="also keep epoch-NNN.npz every N epochs")
     r.add_argument("--resume", metavar="CHECKPOINT", default=None,
                    help="continue the run that wrote CHECKPOINT, with its settings, in its folder "
-                        "(options given here may change only where and how it runs: --backend, "
-                        "--out, --data (the same images), --no-verify, --save-every, --no-plot)")
+                        "unless --out names another (options given here may change only where and "
+                        "how it runs: --backend, --out, --data (the same images), --no-verify, "
+                        "--save-every, --no-plot; with --schedule constant, also more --epochs)")
     r.add_argument("--no-plot", dest="plot", action="store_false", help="skip curves.png")
     r.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="force the progress bar (default: only on a terminal)")
