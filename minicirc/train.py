@@ -275,13 +275,13 @@ class Trainer:
         self.log(f"minicirc {__version__}: {c.model} MLP, {self.model.num_params():,} trainable parameters "
                  f"({dense_equivalent_params(self.model):,} as dense), {c.optimizer} lr {c.lr:g}, "
                  f"{epochs_text(c.epochs)}, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")
+        if self.epoch >= c.epochs:
+            self.log(f"nothing to train: the checkpoint already holds {epochs_text(self.epoch)} of {c.epochs}")
         ckpt = self.out / "checkpoint.npz"
         previous = signal.getsignal(signal.SIGINT)
         in_main = _is_main_thread()
         if in_main:
             signal.signal(signal.SIGINT, self._on_sigint)
-        if self.epoch >= c.epochs:
-            self.log(f"nothing to train: the checkpoint already holds {epochs_text(self.epoch)} of {c.epochs}")
         try:
             while self.epoch < c.epochs:
                 # A diverging run overflows somewhere before its loss turns NaN; NumPy's warning
