@@ -6,6 +6,15 @@ collect that folder itself: ``tests/test_cudasim.py`` runs it in a subprocess wi
 """
 import os
 
+import numpy
+
+# numba-cuda 0.30.4 registers an overload for numpy.row_stack when it first compiles a kernel,
+# and NumPy 2.5 removed that alias of vstack: on such a machine every GPU kernel compile fails
+# with AttributeError (seen on the H100 image, 2026-11-27). The alias keeps `pytest -m gpu`
+# runnable there directly, as benchmarks/gpu_check.sh's sitecustomize does for its stages.
+if not hasattr(numpy, "row_stack"):
+    numpy.row_stack = numpy.vstack
+
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 collect_ignore = [] if SIMULATOR else ["cudasim"]

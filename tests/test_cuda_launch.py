@@ -73,6 +73,14 @@ class CoreAPI:
         return (self.launch, lambda **kw: ("config", tuple(sorted(kw.items()))), lambda s: ("core", s))
 
 
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Each test gets an empty launch registry and leaves the real one untouched: the stand-in
+    kernels here (some refused on purpose) must not reach tests/test_gpu.py, which asserts that
+    every kind in the registry launches directly."""
+    monkeypatch.setattr(L, "_DIRECT", {})
+
+
 def arrays():
     a = np.zeros((4, 10), np.float32)
     return DeviceArray(a, 1000), DeviceArray(a[:, :7], 2000), DeviceArray(np.zeros(6, np.float32), 3000)
