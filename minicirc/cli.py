@@ -258,7 +258,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] in PASSTHROUGH:
         import importlib
 
-        return int(importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:]) or 0)
+        # prog: so that their usage lines and errors name the command the user typed.
+        return int(importlib.import_module(PASSTHROUGH[argv[0]][0]).main(argv[1:], prog=f"minicirc {argv[0]}") or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv[1:]                    # the subcommand's own arguments, for _given

@@ -157,8 +157,8 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="minicirc reproduce", description=__doc__.split("\n\n")[0])
+def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=list(EXPERIMENTS), default=DEFAULT_MODELS,
                    help=f"default: {' '.join(DEFAULT_MODELS)}")
     p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0, 1, 2])

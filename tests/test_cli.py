@@ -73,6 +73,14 @@ def test_bad_options_exit_2(args, message):
     assert p.returncode == 2 and message in p.stderr and "usage:" in p.stderr
 
 
+@pytest.mark.parametrize("command", ["bench", "reproduce"])
+def test_passthrough_subcommands_name_themselves(command):
+    """Their options belong to another module; usage and errors still say what the user typed."""
+    p = run(command, "--no-such-option")
+    assert p.returncode == 2 and p.stderr.startswith(f"usage: minicirc {command} ")
+    assert f"minicirc {command}: error: unrecognized arguments: --no-such-option" in p.stderr
+
+
 def test_corrupt_checkpoint_and_missing_data(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")

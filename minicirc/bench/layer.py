@@ -346,8 +346,9 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
 
 # -- command line -----------------------------------------------------------------------------
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.layer", description=__doc__.split("\n\n")[0],
+def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer"
+               ) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int_list, default=None,
                    help="layer widths n (default 256,1024,4096,16384)")
@@ -389,10 +390,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def run(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+def run(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer"
+        ) -> List[Dict[str, Any]]:
     """Run the benchmark that ``argv`` describes; print and (with ``--out``) write its report.
-    Returns one result per (dtype, batch, n)."""
-    args = parse_args(argv)
+    Returns one result per (dtype, batch, n). ``prog`` names the command in usage and errors."""
+    args = parse_args(argv, prog)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     import numba
 
@@ -458,9 +460,9 @@ def _run(args: argparse.Namespace, torch: Any) -> List[Dict[str, Any]]:
     return results
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer") -> int:
     """The command: 0, or 1 when the circulant implementations disagree anywhere."""
-    return 0 if all(r["agrees"] for r in run(argv)) else 1
+    return 0 if all(r["agrees"] for r in run(argv, prog)) else 1
 
 
 if __name__ == "__main__":
