@@ -63,7 +63,7 @@ def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
 
             return BlockCirculant(d_in, h, arch["block"], sign_flip=arch["sign_flip"],
                                   rng=np.random.default_rng(next(seeds)), **common)
-        # N(0, 1/n) for r (DESIGN: the reference recipe); the sign flip keeps rows decorrelated.
+        # N(0, 1/n) for r (the design notes' reference recipe); the sign flip keeps rows decorrelated.
         return Circulant(d_in, h, sign_flip=arch["sign_flip"], rng=np.random.default_rng(next(seeds)), **common)
 
     stack: List[Layer] = []

@@ -94,3 +94,23 @@ def test_optimizers_never_touch_signs():
             opt.step()
     np.testing.assert_array_equal(model[0].signs, s0)
     assert all(not name.endswith("signs") for name, _, _ in model.named_parameters())
+
+
+@pytest.mark.parametrize("n", [8, 9])
+def test_rfft_adjoint_is_a_weighted_irfft_not_irfft(n):
+    """derivation.md, "The real FFT": as a real-linear map, rfft^T(Y) = n irfft(c Y, n) with
+    c = 1 at bin 0 (and n/2 for even n), 1/2 elsewhere -- and plain irfft is not it."""
+    import scipy.fft
+
+    rng = np.random.default_rng(n)
+    m = n // 2 + 1
+    F = scipy.fft.rfft(np.eye(n), axis=0)                 # (m, n): the map as a complex matrix
+    F_real = np.vstack([F.real, F.imag])                  # (2m, n): the same map on R^(2m)
+    Y = rng.standard_normal(m) + 1j * rng.standard_normal(m)
+    adjoint = F_real.T @ np.concatenate([Y.real, Y.imag])
+    c = np.full(m, 0.5)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    np.testing.assert_allclose(n * scipy.fft.irfft(c * Y, n), adjoint, atol=1e-12)
+    assert np.abs(scipy.fft.irfft(Y, n) - adjoint).max() > 0.1

@@ -66,15 +66,15 @@ class Backend:
         raise NotImplementedError
 
     def cmul(self, A: Any, B: Any) -> Any:
-        """``A * B``: a batch of spectra ``A`` (b, m) times one spectrum ``B`` (m,)."""
+        """``A * B``: a batch of spectra ``A`` (b, m) times one spectrum ``B`` (m,); ``U R`` in eq. (C1)."""
         raise NotImplementedError
 
     def cmul_conj(self, A: Any, B: Any) -> Any:
-        """``conj(A) * B``: one spectrum ``A`` (m,) against a batch ``B`` (b, m)."""
+        """``conj(A) * B``: one spectrum ``A`` (m,) against a batch ``B`` (b, m); ``conj(R) G`` in eq. (C3)."""
         raise NotImplementedError
 
     def cmul_conj_sum(self, A: Any, B: Any) -> Any:
-        """``sum_b conj(A[b]) * B[b]``: two batches (b, m) reduced to one spectrum (m,)."""
+        """``sum_b conj(A[b]) * B[b]``: two batches (b, m) reduced to one spectrum (m,); eq. (C2)."""
         raise NotImplementedError
 
     def cmul_conj_and_sum(self, R: Any, U: Any, G: Any) -> Any:
@@ -92,15 +92,24 @@ class Backend:
 
     # -- block-circulant primitives (frequency-wise batched matrix products) --
     def bmm_freq(self, W: Any, X: Any) -> Any:
-        """``Y[b, i, f] = sum_j W[i, j, f] * X[b, j, f]`` for spectra ``W`` (p, q, m), ``X`` (b, q, m)."""
+        """``Y[b, i, f] = sum_j W[i, j, f] * X[b, j, f]`` for spectra ``W`` (p, q, m), ``X`` (b, q, m).
+
+        ``einsum("ijf,bjf->bif", W, X)``: the block-circulant forward, eq. (B1).
+        """
         raise NotImplementedError
 
     def bmm_freq_conj_w(self, W: Any, G: Any) -> Any:
-        """``DX[b, j, f] = sum_i conj(W[i, j, f]) * G[b, i, f]`` for ``W`` (p, q, m), ``G`` (b, p, m)."""
+        """``DX[b, j, f] = sum_i conj(W[i, j, f]) * G[b, i, f]`` for ``W`` (p, q, m), ``G`` (b, p, m).
+
+        ``einsum("ijf,bif->bjf", conj(W), G)``: the block-circulant input gradient, eq. (B3).
+        """
         raise NotImplementedError
 
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
-        """``DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m)."""
+        """``DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]`` for ``X`` (b, q, m), ``G`` (b, p, m).
+
+        ``einsum("bjf,bif->ijf", conj(X), G)``: the block-circulant weight gradient, eq. (B2).
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:

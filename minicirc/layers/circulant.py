@@ -11,7 +11,9 @@ random signs. With ``n = max(d_in, d_out)``, ``u = s * pad_n(x)``, ``U = rfft(u)
     dx = crop_{d_in}( s * du )                           (B, d_in)    eq. (C4)
     db = sum_batch dy                                    (d_out,)
 
-Derivation: docs/derivation.md, section "The circulant layer".
+Derivation: docs/derivation.md, sections "The circulant layer: forward by FFT" (C1),
+"dL/dr: a circular cross-correlation" (C2) and "dL/dx: through circ(r)^T, a correlation with r"
+(C3, C4).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class Circulant(Layer):
     Initialisation: ``r ~ N(0, gain / d_in)``, ``b = 0``. Row ``i`` of ``circ(r) D`` meets
     the ``d_in`` non-zero inputs with ``d_in`` distinct entries of ``r``, each with a random
     sign, so the output has the input's second moment times ``gain`` -- the same argument
-    as for a dense layer. For a square layer this is DESIGN's ``N(0, 1/n)``; ``gain=2`` is
+    as for a dense layer. For a square layer this is the reference recipe's ``N(0, 1/n)``; ``gain=2`` is
     the ReLU (He) variant.
     """
 

@@ -3,8 +3,9 @@
     m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
     p <- p - lr * ( m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p )
 
-Decoupled decay shrinks every weight by ``lr * wd`` per step whatever its gradient scale,
-which is what regularises the circulant MLP (DESIGN.md: AdamW, wd 0.3).
+Decoupled decay multiplies every weight by ``1 - lr * wd`` per step whatever its gradient
+scale, which is what regularises the circulant MLP (the reference recipe: AdamW, wd 0.3;
+docs/results/tuning.md). Derivation: docs/derivation.md, "The rest".
 """
 from __future__ import annotations
 
