@@ -16,15 +16,15 @@ docs/gradcheck.md. Run:
 
     python examples/04_gradcheck_your_layer.py
 """
-import numpy as np
-
 from _check import Checks  # first: it puts this checkout's minicirc on the path
+
+# [docs:your-layer]
+import numpy as np
 
 import minicirc as mc
 from minicirc.gradcheck import GradientCheckError, check_layer, check_model
 
 
-# [docs:your-layer]
 class ScaledTanh(mc.Layer):
     """y = a * tanh(x) + b, with a and b learnable, shape (d,)."""
 

@@ -46,8 +46,17 @@ def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
     if optimizer is not None:
         for key, v in optimizer.state_arrays().items():
             arrays[f"optim/{key}"] = v
-    full_meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "minicirc_version": __version__, **meta}
-    arrays["meta"] = np.array(json.dumps(full_meta))
+    reserved = sorted({"format", "format_version"} & set(meta))
+    if reserved:
+        raise ValueError(f"save_checkpoint: meta keys {reserved} are reserved for the file format "
+                         "(read_checkpoint would refuse the file); rename them")
+    full_meta = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION, "minicirc_version": __version__}
+    try:
+        text = json.dumps(full_meta)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"save_checkpoint: meta must hold only JSON values (numbers, strings, lists, "
+                        f"dicts; convert NumPy scalars with float() or int()): {e}") from e
+    arrays["meta"] = np.array(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A fresh name opened exclusively, rather than tempfile.mkstemp: mkstemp makes the file
     # 0600 whatever the umask, and os.replace would hand that mode on to the checkpoint.

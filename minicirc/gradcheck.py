@@ -40,15 +40,45 @@ def rel_error(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
 
 
+def _check_eps(who: str, eps: Any) -> float:
+    if not (isinstance(eps, (int, float, np.floating, np.integer)) and np.isfinite(eps) and eps > 0):
+        raise ValueError(f"{who}: eps must be a finite step > 0, got {eps!r}")
+    return float(eps)
+
+
+def _check_array(who: str, a: Any, what: str = "the array") -> None:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{who}: {what} must be a NumPy array that f reads (it is perturbed in "
+                        f"place), got {type(a).__name__}")
+    if not a.flags.writeable:
+        raise ValueError(f"{who}: {what} is read-only; it must be perturbed in place")
+
+
+def _weighted_sum(who: str, out: Any, dy: Any) -> Any:
+    """``sum(out * dy)``, refusing a ``dy`` that would only broadcast: that is the gradient
+    of another sum, not a wrong answer NumPy would notice."""
+    out = np.asarray(out)
+    if out.dtype.kind not in "biufc":
+        raise TypeError(f"{who}: f() must return numbers, got {type(out.item()).__name__ if out.ndim == 0 else out.dtype}")
+    if np.ndim(dy) and np.shape(dy) != out.shape:
+        raise ValueError(f"{who}: dy has shape {np.shape(dy)}, but f() returns shape {out.shape}; "
+                         "dy must be a scalar or have f()'s shape")
+    return np.sum(out * dy)
+
+
 def numerical_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, eps: float = 1e-6) -> np.ndarray:
     """Central differences of ``sum(f() * dy)`` with respect to every element of ``a``.
 
-    ``f`` takes no argument: it reads ``a``, which is perturbed in place and restored. The
-    result is float64. Each difference is divided by the step actually taken: in a float32
-    array ``a + eps`` rounds to float32, and dividing by the nominal ``2 eps`` would be off
-    by several percent. An element whose step rounds away entirely (``eps`` below the
-    array's resolution there) gets NaN. Use float64 arrays to check gradients.
+    ``f`` takes no argument: it reads ``a``, which is perturbed in place and restored (also
+    when ``f`` raises, or on Ctrl-C). ``dy`` is a scalar or has ``f()``'s shape. The result
+    is float64. Each difference is divided by the step actually taken: in a float32 array
+    ``a + eps`` rounds to float32, and dividing by the nominal ``2 eps`` would be off by
+    several percent. An element whose step rounds away entirely (``eps`` below the array's
+    resolution there) gets NaN. Use float64 arrays to check gradients.
     """
+    who = "numerical_grad"
+    _check_array(who, a)
+    eps = _check_eps(who, eps)
     if a.dtype.kind != "f":
         raise TypeError(f"numerical_grad: the array must be floating-point (float64 to check "
                         f"gradients), got dtype {a.dtype}")
@@ -58,13 +88,15 @@ def numerical_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, eps: float = 1e
         raise ValueError("numerical_grad: the array must be contiguous so it can be perturbed in place")
     for i in range(flat.size):
         old = flat[i]
-        flat[i] = old + eps
-        hi = np.float64(flat[i])                   # the perturbed value as stored, rounded
-        plus = np.sum(np.asarray(f()) * dy)
-        flat[i] = old - eps
-        lo = np.float64(flat[i])
-        minus = np.sum(np.asarray(f()) * dy)
-        flat[i] = old
+        try:
+            flat[i] = old + eps
+            hi = np.float64(flat[i])                   # the perturbed value as stored, rounded
+            plus = _weighted_sum(who, f(), dy)
+            flat[i] = old - eps
+            lo = np.float64(flat[i])
+            minus = _weighted_sum(who, f(), dy)
+        finally:
+            flat[i] = old
         gflat[i] = (plus - minus) / (hi - lo) if hi != lo else np.nan
     return grad
 
@@ -76,15 +108,23 @@ def directional_grad(f: Callable[[], Any], a: np.ndarray, dy: Any, v: np.ndarray
     ``a`` must be float64: in a lower precision each element's step ``eps * v`` rounds
     differently, and no single divisor is right.
     """
+    who = "directional_grad"
+    _check_array(who, a)
+    eps = _check_eps(who, eps)
     if a.dtype != np.float64:
         raise TypeError(f"directional_grad: the array must be float64, got dtype {a.dtype}; "
                         "convert it with a.astype(np.float64)")
+    if np.shape(v) != a.shape:
+        raise ValueError(f"directional_grad: the direction v has shape {np.shape(v)}, "
+                         f"expected {a.shape}, the shape of the array")
     old = a.copy()
-    a += eps * v
-    plus = np.sum(np.asarray(f()) * dy)
-    a[...] = old - eps * v
-    minus = np.sum(np.asarray(f()) * dy)
-    a[...] = old
+    try:
+        a += eps * v
+        plus = _weighted_sum(who, f(), dy)
+        a[...] = old - eps * v
+        minus = _weighted_sum(who, f(), dy)
+    finally:
+        a[...] = old
     return float((plus - minus) / (2 * eps))
 
 
@@ -120,20 +160,25 @@ def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: fl
 
     replay()
     analytic_dx = backward()
-    analytic = {**({input_name: analytic_dx} if input_name else {}),
-                **{k: np.asarray(v, dtype=np.float64).copy() for k, v in grads().items()}}
+    raw = {**({input_name: analytic_dx} if input_name else {}), **grads()}
     targets = {**({input_name: x} if input_name else {}), **params}
-    missing = set(params) - set(analytic)
+    missing = [labels[k] for k in params if k not in raw]
     if missing:
-        raise GradientCheckError(f"backward() set no gradient for {sorted(missing)}", {})
+        raise GradientCheckError(f"gradient check for {what}: backward() set no gradient for "
+                                 f"parameter(s) {missing} in grads", {})
     # A gradient of the wrong shape would broadcast through the directional product and pass
     # (an optimizer then fails on it), or make the full comparison raise a bare ValueError.
     for name, a in targets.items():
-        got = np.shape(analytic[name])
+        of = "the input x" if name == input_name else f"parameter {labels[name]!r}"
+        if raw[name] is None:
+            source = "backward() returned None" if name == input_name else f"grads[{labels[name]!r}] is None"
+            raise GradientCheckError(f"gradient check for {what}: {source}; expected the gradient "
+                                     f"{name}, an array of shape {a.shape} (the shape of {of})", {})
+        got = np.shape(raw[name])
         if got != a.shape:
-            of = "the input x" if name == input_name else f"parameter {labels[name]!r}"
             raise GradientCheckError(f"gradient check for {what}: gradient {name} has shape {got}, "
                                      f"expected {a.shape}, the shape of {of}", {})
+    analytic = {k: np.asarray(v, dtype=np.float64).copy() for k, v in raw.items() if k in targets}
     rng = np.random.default_rng(seed + 1)
     errors: Dict[str, float] = {}
     for name, a in targets.items():
@@ -157,6 +202,11 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     Returns ``{"dx": err, "dW": err, ...}``; raises ``GradientCheckError`` with the table
     if any error exceeds ``tol``.
     """
+    _check_options("check_layer", eps, tol)
+    if hasattr(layer, "layers") and not hasattr(layer, "params"):
+        raise TypeError(f"check_layer: got a {type(layer).__name__}, a model of several layers; check "
+                        "it with check_model(model, loss, x, t), or each layer with check_layer")
+    x = _float_input("check_layer", x)
     layer64 = layer.astype(np.float64)
     rng = np.random.default_rng(seed)
     _randomise_zeros(layer64.params, rng)
@@ -177,6 +227,22 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     return _verdict(what, errors, tol, raise_on_fail)
 
 
+def _check_options(who: str, eps: Any, tol: Any) -> None:
+    _check_eps(who, eps)
+    if not (isinstance(tol, (int, float, np.floating, np.integer)) and tol >= 0):
+        raise ValueError(f"{who}: tol must be a number >= 0, got {tol!r}")
+
+
+def _float_input(who: str, x: Any) -> np.ndarray:
+    """``x`` as given, refused unless real floating point: the check converts it to float64,
+    which would silently drop an imaginary part or put integer inputs on a ReLU's kink."""
+    a = np.asarray(x)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{who}: x must be a real floating-point array (it is checked in float64), "
+                        f"got dtype {a.dtype}")
+    return a
+
+
 def _randomise_zeros(params: Dict[str, np.ndarray], rng: np.random.Generator) -> None:
     """Give every all-zero parameter (biases at initialisation) random values: a gradient
     multiplied by a zero parameter, or a wrong gradient of one, can hide behind zeros."""
@@ -188,6 +254,11 @@ def _randomise_zeros(params: Dict[str, np.ndarray], rng: np.random.Generator) ->
 def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol: float = 1e-6,
                 directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> Dict[str, float]:
     """Check every parameter gradient of ``model`` (a Sequential) through ``loss(model(x), t)``."""
+    _check_options("check_model", eps, tol)
+    if not hasattr(model, "layers"):
+        raise TypeError(f"check_model: got a {type(model).__name__}, not a model of layers (a Sequential); "
+                        "check a single layer with check_layer(layer, x), or wrap it: Sequential(layer)")
+    x = _float_input("check_model", x)
     model64 = model.astype(np.float64)
     rng = np.random.default_rng(seed)
     for layer in model64.layers:
@@ -210,6 +281,10 @@ def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol
 def _verdict(what: str, errors: Dict[str, float], tol: float, raise_on_fail: bool) -> Dict[str, float]:
     bad = [k for k, e in errors.items() if not e <= tol]
     if bad and raise_on_fail:
+        hint = ""
+        if any(np.isnan(e) for e in errors.values()):
+            hint = ("\nnan: a difference was not a number -- eps below the parameters' resolution, "
+                    "or a forward that returned NaN")
         raise GradientCheckError(f"gradient check failed for {what} ({', '.join(bad)} above {tol:g}):\n"
-                                 + format_table(errors, tol), errors)
+                                 + format_table(errors, tol) + hint, errors)
     return errors

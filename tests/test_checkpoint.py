@@ -155,3 +155,15 @@ def test_a_failed_write_names_the_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(ck.np, "savez", full)
     with pytest.raises(OSError, match=r"cannot write checkpoint .*c.npz: No space left on device"):
         save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1})
+
+
+def test_meta_cannot_overwrite_the_format_keys_or_hold_what_json_cannot(tmp_path):
+    """Both used to write a file: the first one that read_checkpoint then refused."""
+    model, opt = model_and_opt()
+    with pytest.raises(ValueError, match=r"meta keys \['format'\] are reserved"):
+        save_checkpoint(tmp_path / "c.npz", model, {"format": "mine"})
+    with pytest.raises(TypeError, match="meta must hold only JSON values.*float32"):
+        save_checkpoint(tmp_path / "c.npz", model, {"lr": np.float32(0.1)})
+    assert not list(tmp_path.iterdir())
+    save_checkpoint(tmp_path / "c.npz", model, {"minicirc_version": "0.0"})   # always ours
+    assert read_checkpoint(tmp_path / "c.npz")[0]["minicirc_version"] == mc.__version__

@@ -180,3 +180,135 @@ def test_numerical_grad_divides_by_the_step_a_float32_array_took():
         numerical_grad(lambda: 0.0, np.arange(3), 1.0)
     with pytest.raises(TypeError, match="directional_grad: the array must be float64, got dtype float32"):
         directional_grad(lambda: a32 ** 2, a32, 1.0, np.ones(3))
+
+
+class NoneDx(mc.Tanh):
+    """A backward that forgot its return."""
+
+    def backward(self, dy):
+        super().backward(dy)
+
+
+class NoneGrad(mc.Dense):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["b"] = None
+        return dx
+
+
+class ForgetsB(mc.Dense):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        del self.grads["b"]
+        return dx
+
+
+class NarrowDx(mc.Tanh):
+    """dx one column short: the layer before would get the blame without Sequential's check."""
+
+    def backward(self, dy):
+        return super().backward(dy)[:, :-1]
+
+
+def test_a_missing_or_none_gradient_is_named_as_such():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(GradientCheckError, match=r"NoneDx: backward\(\) returned None; expected the "
+                                                 r"gradient dx, an array of shape \(4, 3\)"):
+        check_layer(NoneDx(), x)
+    with pytest.raises(GradientCheckError, match=r"NoneGrad: grads\['b'\] is None; expected the gradient db"):
+        check_layer(NoneGrad(3, 2, rng=0), x)
+    with pytest.raises(GradientCheckError, match=r"ForgetsB: backward\(\) set no gradient for "
+                                                 r"parameter\(s\) \['b'\]"):
+        check_layer(ForgetsB(3, 2, rng=0), x)
+
+
+def test_a_wrong_dx_is_blamed_on_the_layer_that_returned_it():
+    model = mc.Sequential(mc.Dense(6, 5, rng=0), NarrowDx(), mc.Dense(5, 3, rng=1))
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    with pytest.raises(ValueError, match=r"Sequential: layer 1 \(NarrowDx\(\)\) backward returned shape "
+                                         r"\(4, 4\); expected dx of shape \(4, 5\)"):
+        check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 1, 2, 0]))
+    model = mc.Sequential(mc.Dense(6, 5, rng=0), NoneDx())
+    model.forward(x)
+    with pytest.raises(ValueError, match=r"layer 1 \(NoneDx\(\)\) backward returned None"):
+        model.backward(np.ones((4, 5)))
+
+
+@pytest.mark.parametrize("x, dtype", [(np.array([[0, 1, -2], [3, 0, 1]]), "int64"),
+                                      (np.array([[True, False, True]]), "bool"),
+                                      (np.ones((2, 3)) * 1j, "complex128")])
+def test_an_input_that_is_not_real_floating_point_is_refused(x, dtype):
+    """Converted to float64, integers sit on ReLU's kink and fail a correct layer; a complex
+    input would lose its imaginary part."""
+    with pytest.raises(TypeError, match=f"check_layer: x must be a real floating-point array.*got dtype {dtype}"):
+        check_layer(mc.ReLU(), x)
+    with pytest.raises(TypeError, match=f"check_model: x must be a real floating-point array.*got dtype {dtype}"):
+        check_model(mc.Sequential(mc.ReLU()), mc.SoftmaxCrossEntropy(), x, np.zeros(len(x), int))
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"eps": 0.0}, "eps must be a finite step > 0, got 0.0"),
+    ({"eps": float("nan")}, "eps must be a finite step > 0, got nan"),
+    ({"eps": -1e-6}, "eps must be a finite step > 0"),
+    ({"tol": -1}, "tol must be a number >= 0, got -1"),
+    ({"tol": float("nan")}, "tol must be a number >= 0, got nan"),
+])
+def test_options_that_would_make_every_check_fail_are_refused(kw, message):
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(ValueError, match=f"check_layer: {message}"):
+        check_layer(mc.Tanh(), x, **kw)
+
+
+def test_a_step_that_rounds_away_says_so():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(GradientCheckError, match="nan: a difference was not a number"):
+        check_layer(mc.Tanh(), x, eps=1e-20)
+
+
+def test_layer_and_model_checks_name_each_other_when_swapped():
+    with pytest.raises(TypeError, match=r"check_layer: got a Sequential.*check_model\(model, loss, x, t\)"):
+        check_layer(mc.Sequential(mc.Tanh()), np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"check_model: got a Tanh.*check_layer\(layer, x\)"):
+        check_model(mc.Tanh(), mc.SoftmaxCrossEntropy(), np.ones((2, 3)), np.zeros(2, int))
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fn", ["numerical", "directional"])
+def test_the_array_is_restored_when_f_raises(fn):
+    """Ctrl-C (or any error) inside f must not leave a parameter off by eps."""
+    a = np.linspace(0.0, 1.0, 5)
+    before = a.copy()
+    calls = [0]
+
+    def f():
+        calls[0] += 1
+        if calls[0] == 4:
+            raise Interrupted
+        return np.sin(a)
+
+    with pytest.raises(Interrupted):
+        if fn == "numerical":
+            numerical_grad(f, a, 1.0)
+        else:
+            calls[0] = 2                  # raise on the second call: a is then at old - eps v
+            directional_grad(f, a, 1.0, np.ones(5))
+    np.testing.assert_array_equal(a, before)
+
+
+def test_numerical_grad_refuses_what_it_cannot_perturb_or_would_sum_wrongly():
+    a = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"dy has shape \(3, 1\), but f\(\) returns shape \(3, 4\)"):
+        numerical_grad(lambda: a * 2, a, np.ones((3, 1)))          # would broadcast: another sum
+    with pytest.raises(TypeError, match="must be a NumPy array that f reads.*got list"):
+        numerical_grad(lambda: 0.0, [1.0, 2.0], 1.0)
+    ro = np.ones(3)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="the array is read-only"):
+        numerical_grad(lambda: ro, ro, 1.0)
+    with pytest.raises(TypeError, match="f\\(\\) must return numbers, got NoneType"):
+        numerical_grad(lambda: None, np.ones(3), 1.0)
+    with pytest.raises(ValueError, match=r"direction v has shape \(4,\), expected \(3, 4\)"):
+        directional_grad(lambda: a, a, 1.0, np.ones(4))

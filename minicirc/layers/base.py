@@ -28,7 +28,18 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Layer:
-    """Base class: bookkeeping and input checks shared by all layers."""
+    """Base class of every layer: bookkeeping and input checks shared by all of them.
+
+    To write a layer (docs/gradcheck.md walks through one): call
+    ``super().__init__(dtype=..., backend=...)``; put trainable arrays in ``self.params``
+    and state that is saved but not trained in ``self.buffers``. ``forward(x)`` validates
+    ``x`` with ``self._check_input(x, width)``, computes ``y`` and stores what ``backward``
+    needs in ``self._cache``. ``backward(dy)`` reads it back with ``self._cached()``
+    (which says so if forward never ran), validates ``dy`` with ``self._check_dy(dy, shape)``,
+    fills ``self.grads`` with the keys and shapes of ``params``, and returns ``dx``. The
+    checks raise errors that name the layer and the expected and actual shape or dtype.
+    ``minicirc.gradcheck.check_layer(layer, x)`` then checks every gradient.
+    """
 
     #: True for layers without parameters (activations, dropout): with ``dtype=None`` they
     #: follow their input's dtype. A layer with parameters has one dtype, that of its arrays.

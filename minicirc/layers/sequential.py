@@ -1,8 +1,7 @@
 """A stack of layers: ``forward`` in order, ``backward`` in reverse."""
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Tuple
-
+from typing import Any, Iterator, List, Optional, Tuple
 
 from .base import Layer
 
@@ -16,10 +15,16 @@ class Sequential:
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a minicirc Layer")
         self.layers: List[Layer] = list(layers)
         self.training = True
+        # The shape each layer received in the last forward: backward checks every layer's
+        # dx against it, so a wrong dx is blamed on the layer that made it, not the one before.
+        self._cache: Optional[List[Tuple[int, ...]]] = None
 
     def forward(self, x: Any) -> Any:
+        shapes = []
         for layer in self.layers:
+            shapes.append(tuple(getattr(x, "shape", ())))
             x = layer.forward(x)
+        self._cache = shapes
         return x
 
     def __call__(self, x: Any) -> Any:
@@ -27,8 +32,14 @@ class Sequential:
         return self.forward(x)
 
     def backward(self, dy: Any) -> Any:
-        for layer in reversed(self.layers):
+        shapes = self._cache
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
             dy = layer.backward(dy)
+            if shapes is not None and getattr(dy, "shape", None) != shapes[i]:
+                got = "None" if dy is None else f"shape {getattr(dy, 'shape', type(dy).__name__)}"
+                raise ValueError(f"Sequential: layer {i} ({layer!r}) backward returned {got}; expected dx "
+                                 f"of shape {shapes[i]}, the shape of its input in the last forward")
         return dy
 
     def train(self, mode: bool = True) -> "Sequential":
