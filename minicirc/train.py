@@ -88,9 +88,15 @@ class TrainConfig:
     plot: bool = True
 
     def resolved(self) -> "TrainConfig":
-        """A copy with every ``None`` filled from the recipe of ``model``."""
-        recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[self.model]}
-        values = asdict(self)
+        """A checked copy with every ``None`` filled from the recipe of ``model``.
+
+        Raises ``ConfigError`` naming the setting that is out of range or of the wrong type,
+        before any data loads: from Python, as from the command line, a bad setting must not
+        cost an epoch of training first. Paths become strings and ``dtype`` its name, so the
+        settings can be written into a checkpoint.
+        """
+        values = _checked(asdict(self))
+        recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[values["model"]]}
         if self.nesterov is None and self.momentum == 0:
             values["nesterov"] = False          # no momentum, no Nesterov: not the recipe's to insist
         for k, v in recipe.items():
@@ -116,6 +122,74 @@ class TrainConfig:
             raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
                                   "minicirc train")
         return cls.from_dict({**saved, "out": str(Path(path).parent), **overrides})
+
+
+def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
+    """``values`` (a TrainConfig's fields) checked and normalised; see ``TrainConfig.resolved``."""
+    from .backends import BACKENDS
+    from .models import KINDS
+
+    def number(name: str, ok: Callable[[float], bool], what: str, integer: bool = False,
+               optional: bool = False) -> None:
+        v = values[name]
+        if v is None and optional:
+            return
+        kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, kinds) or not math.isfinite(v) or not ok(v):
+            raise ConfigError(f"TrainConfig: {name} must be {what}, got {v!r}")
+        values[name] = int(v) if integer else float(v)
+
+    def choice(name: str, options: Tuple[str, ...], optional: bool = False) -> None:
+        v = values[name]
+        if not (v is None and optional) and v not in options:
+            raise ConfigError(f"TrainConfig: {name} must be one of {', '.join(options)}, got {v!r}")
+
+    def flag(name: str, optional: bool = False) -> None:
+        v = values[name]
+        if not (v is None and optional) and not isinstance(v, (bool, np.bool_)):
+            raise ConfigError(f"TrainConfig: {name} must be True or False, got {v!r}")
+        values[name] = v if v is None else bool(v)
+
+    choice("model", KINDS)
+    number("hidden", lambda v: v >= 1, "a positive integer", integer=True)
+    number("layers", lambda v: v >= 1, "a positive integer", integer=True)
+    flag("sign_flip")
+    number("block", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
+    number("dropout", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
+    choice("optimizer", ("sgd", "adam"), optional=True)
+    number("lr", lambda v: v > 0, "a positive number", optional=True)
+    number("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
+    flag("nesterov", optional=True)
+    number("weight_decay", lambda v: v >= 0, "a number >= 0", optional=True)
+    choice("schedule", tuple(SCHEDULES))
+    number("warmup", lambda v: v >= 0, "a non-negative integer", integer=True)
+    number("epochs", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
+    number("batch_size", lambda v: v >= 1, "a positive integer", integer=True)
+    number("seed", lambda v: v >= 0, "a non-negative integer", integer=True)
+    choice("backend", BACKENDS)
+    try:       # None is not "the default": np.dtype(None) would quietly be float64
+        dtype = None if values["dtype"] is None else np.dtype(values["dtype"]).name
+    except TypeError:
+        dtype = None
+    if dtype not in ("float32", "float64"):
+        raise ConfigError(f"TrainConfig: dtype must be float32 or float64, got {values['dtype']!r}")
+    values["dtype"] = dtype
+    v = values["validation"]
+    integral = isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
+    if integral and not isinstance(v, (bool, np.bool_)):
+        values["validation"] = int(v)                    # 100.0 images is a count, as on the command line
+    number("validation", lambda v: v >= 0 and (v < 1 or integral), "a count or a fraction in (0, 1)",
+           integer=integral)
+    number("train_limit", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
+    for name in ("data", "out"):
+        v = values[name]
+        if not ((v is None and name == "data") or isinstance(v, (str, os.PathLike))):
+            raise ConfigError(f"TrainConfig: {name} must be a path, got {v!r}")
+        values[name] = v if v is None else os.fspath(v)
+    flag("verify")
+    number("save_every", lambda v: v >= 0, "a non-negative integer", integer=True)
+    flag("plot")
+    return values
 
 
 def evaluate(model: Sequential, X: Any, y: Any, batch: int = 2000) -> Dict[str, Any]:
@@ -162,11 +236,7 @@ class Trainer:
             raise ConfigError(str(e)) from e
 
     def _build(self) -> None:
-        c = self.config
-        if c.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {c.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if c.train_limit is not None and c.train_limit < 1:
-            raise ValueError(f"train_limit must be a positive number of images, got {c.train_limit}")
+        c = self.config                  # checked and filled in by resolved()
         self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
                                  dropout=c.dropout, block=c.block)
         self.backend = get_backend(c.backend)

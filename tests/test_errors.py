@@ -56,7 +56,7 @@ def test_unknown_backend_and_dtype():
         mc.Circulant(4, backend="tpu")
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         mc.Dense(3, 3, dtype=np.float16)
-    with pytest.raises(ValueError, match="Dropout: p must be in"):
+    with pytest.raises(ValueError, match="Dropout: p must be a number in"):
         mc.Dropout(1.0)
 
 
@@ -76,7 +76,7 @@ def test_optimizer_errors():
     model = mc.Sequential(mc.Dense(2, 2))
     with pytest.raises(RuntimeError, match="'0.W' has no gradient"):
         mc.SGD(model, lr=0.1).step()
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
         mc.Adam(model, lr=0)
     with pytest.raises(ValueError, match="nesterov"):
         mc.SGD(model, lr=0.1, nesterov=True)
@@ -157,3 +157,63 @@ def test_batches_refuse_what_is_not_an_array():
         Batches(X, None, 2)
     with pytest.raises(TypeError, match=r"Batches: y must be an array .* got ndarray of shape \(\)"):
         Batches(X, np.array(3), 2)
+
+
+def test_a_layer_used_twice_in_a_model_is_refused():
+    """One cache per layer: the second forward would overwrite the first's, and both backward
+    passes (and check_model, which copies each layer apart) would go wrong silently."""
+    layer = mc.Dense(6, 6, rng=0)
+    with pytest.raises(ValueError, match=r"Sequential: item 2 is the same layer object as item 0 \(Dense\(6, 6\)\)"):
+        mc.Sequential(layer, mc.Tanh(), layer)
+
+
+def test_optimizer_state_of_a_replaced_parameter_is_not_reused():
+    model = mc.Sequential(mc.Circulant(9, rng=0))
+    opt = mc.Adam(model, lr=1e-3)
+    loss = mc.SoftmaxCrossEntropy()
+    x, t = np.random.default_rng(0).standard_normal((4, 9)), np.array([0, 1, 2, 3])
+    for _ in range(2):
+        loss(model(x), t)
+        model.backward(loss.backward())
+        if _ == 1:
+            with pytest.raises(ValueError, match=r"Adam: its state 'm' for '0.r' has shape \(9,\), the parameter "
+                                                 r"now \(12,\); the model changed after the optimizer was built"):
+                opt.step()
+        else:
+            opt.step()
+            model.layers[0] = mc.Circulant(9, 12, rng=1)          # replaced by hand, optimizer kept
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: mc.Dense(3, 3, rng="a"), "Dense: rng must be None, a seed"),
+    (lambda: mc.Circulant(3, rng=-1), "Circulant: rng must be None, a seed"),
+    (lambda: mc.Dropout("a"), r"Dropout: p must be a number in \[0, 1\), got 'a'"),
+    (lambda: mc.Adam(mc.Sequential(mc.Dense(2, 2)), betas=(0.9,)), r"Adam: betas must be a pair of numbers"),
+    (lambda: mc.Adam(mc.Sequential(mc.Dense(2, 2)), eps=-1), "Adam: eps must be a positive finite number"),
+    (lambda: mc.SGD(mc.Sequential(mc.Dense(2, 2)), lr=float("inf")), "SGD: lr must be a positive finite"),
+    (lambda: mc.Dropout(0.5).train("no"), "Dropout.train: mode must be True or False, got 'no'"),
+    (lambda: mc.Sequential(mc.ReLU()).train("no"), "Sequential.train: mode must be True or False"),
+])
+def test_constructor_arguments_are_named_when_refused(make, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+def test_reprs_say_what_an_object_is():
+    model = mc.Sequential(mc.Dense(2, 2))
+    assert repr(mc.Adam(model, lr=0.01)) == \
+        "Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0; 0 steps taken)"
+    assert repr(mc.SGD(model, lr=0.1, momentum=0.9)).startswith("SGD(lr=0.1, momentum=0.9, nesterov=False")
+    assert repr(mc.SoftmaxCrossEntropy(check_labels=False)) == "SoftmaxCrossEntropy(check_labels=False)"
+    from minicirc.datasets import Batches
+    assert repr(Batches(np.zeros((5, 2)), np.zeros(5), 2)) == \
+        "Batches(5 samples, batch_size=2, shuffle=True; epoch 0, 0 of 3 batches handed out)"
+
+
+def test_a_loss_subclass_is_called_through_its_own_forward():
+    class Doubled(mc.SoftmaxCrossEntropy):
+        def forward(self, z, t):
+            return 2 * super().forward(z, t)
+
+    z, t = np.zeros((2, 3)), np.array([0, 1])
+    assert float(Doubled()(z, t)) == pytest.approx(2 * np.log(3))

@@ -328,3 +328,42 @@ def test_an_output_folder_that_cannot_be_written_is_found_before_training(tmp_pa
     monkeypatch.setattr(Path, "write_bytes", read_only)
     with pytest.raises(ConfigError, match="ro: cannot write in it .Permission denied"):
         Trainer(TrainConfig(out=str(tmp_path / "ro")), log=quiet)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(model="mlp"), "model must be one of dense, circulant, hybrid, block, got 'mlp'"),
+    (dict(epochs=0), "epochs must be a positive integer, got 0"),
+    (dict(epochs=2.5), "epochs must be a positive integer, got 2.5"),
+    (dict(warmup=-5), "warmup must be a non-negative integer"),
+    (dict(save_every=-1), "save_every must be a non-negative integer"),
+    (dict(dtype="float16"), "dtype must be float32 or float64, got 'float16'"),
+    (dict(dtype=None), "dtype must be float32 or float64, got None"),
+    (dict(lr="0.1"), "lr must be a positive number, got '0.1'"),
+    (dict(lr=float("inf")), "lr must be a positive number, got inf"),
+    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
+    (dict(validation=1.5), r"validation must be a count or a fraction in \(0, 1\), got 1.5"),
+    (dict(backend="tpu"), "backend must be one of numpy, numba"),
+    (dict(sign_flip="no"), "sign_flip must be True or False, got 'no'"),
+    (dict(out=3), "out must be a path, got 3"),
+])
+def test_settings_from_python_are_checked_before_anything_runs(kw, message, monkeypatch):
+    """The command line checks its options; from Python these ran an epoch (or nothing) first."""
+    import minicirc.train as tr
+
+    monkeypatch.setattr(tr, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    with pytest.raises(ConfigError, match=f"TrainConfig: {message}"):
+        Trainer(TrainConfig(**kw), log=quiet)
+
+
+def test_a_path_and_a_numpy_dtype_from_python_are_written_into_the_checkpoint(tmp_path):
+    """Both used to fail only at the first checkpoint, after an epoch: not JSON."""
+    import pathlib
+
+    cfg = TrainConfig(out=pathlib.Path(tmp_path), dtype=np.float64, hidden=np.int64(32), epochs=1,
+                      validation=100.0, **SMALL)
+    train(cfg, log=quiet, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    meta, _ = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["config"]["out"] == str(tmp_path) and meta["config"]["dtype"] == "float64"
+    assert meta["config"]["hidden"] == 32 and meta["config"]["validation"] == 100
+    assert saved["final"]["test_error"] is not None

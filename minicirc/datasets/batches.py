@@ -46,6 +46,10 @@ class Batches:
         self._rng_state = self._rng.bit_generator.state  # before drawing self._perm
         self._token = object()   # identifies the one live iterator; see _iterate
 
+    def __repr__(self) -> str:
+        return (f"Batches({self.n} samples, batch_size={self.batch_size}, shuffle={self.shuffle}; "
+                f"epoch {self._epoch}, {self._pos} of {len(self)} batches handed out)")
+
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 

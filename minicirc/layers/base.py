@@ -67,7 +67,9 @@ class Layer:
         return self.forward(x)
 
     def train(self, mode: bool = True) -> "Layer":
-        self.training = mode
+        if not isinstance(mode, (bool, np.bool_)):       # train("no") would be truthy: dropout on
+            raise TypeError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
+        self.training = bool(mode)
         return self
 
     def eval(self) -> "Layer":
@@ -78,7 +80,10 @@ class Layer:
         return int(sum(int(np.prod(p.shape)) for p in self.params.values()))
 
     def astype(self, dtype: Any) -> "Layer":
-        """A deep copy of this layer with parameters and buffers cast to ``dtype``."""
+        """A deep copy of this layer with parameters and buffers cast to ``dtype``.
+
+        The original is unchanged, so an optimizer built on it still updates the original:
+        build the optimizer for the copy."""
         dtype = self._check_dtype(dtype)
         clone = copy.deepcopy(self)
         clone.dtype = dtype
@@ -123,10 +128,18 @@ class Layer:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {v!r}")
 
+    def _generator(self, rng: Any) -> np.random.Generator:
+        """``np.random.default_rng(rng)``, with an error that names the layer."""
+        try:
+            return np.random.default_rng(rng)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{type(self).__name__}: rng must be None, a seed (a non-negative integer) or a "
+                            f"numpy Generator, got {rng!r}") from e
+
     def _init_spectral(self, r_shape: tuple, n_signs: int, gain: float, rng: Any, sign_flip: bool) -> None:
         """``r ~ N(0, gain / d_in)``, ``b = 0`` and the +/-1 ``signs``: the circulant family's
         initialisation (Circulant, BlockCirculant), drawn from one generator in that order."""
-        rng = np.random.default_rng(rng)
+        rng = self._generator(rng)
         r = rng.standard_normal(r_shape) * np.sqrt(gain / self.d_in)
         s = rng.choice([-1.0, 1.0], size=n_signs) if sign_flip else np.ones(n_signs)
         bk = self.backend

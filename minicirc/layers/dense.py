@@ -32,7 +32,7 @@ class Dense(Layer):
         self._check_sizes(d_in=d_in, d_out=d_out)
         self._check_gain(gain)
         self.d_in, self.d_out, self.bias = int(d_in), int(d_out), bool(bias)
-        rng = np.random.default_rng(rng)
+        rng = self._generator(rng)
         W = rng.standard_normal((self.d_in, self.d_out)) * np.sqrt(gain / self.d_in)
         self.params["W"] = self.backend.asarray(W.astype(self.dtype))
         if self.bias:

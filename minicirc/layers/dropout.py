@@ -23,10 +23,11 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = None,
                  backend: Any = None) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        if not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         self.p = float(p)
-        self.rng = np.random.default_rng(rng)
+        self.rng = self._generator(rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

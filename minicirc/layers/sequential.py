@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Optional, Tuple
 
+import numpy as np
+
 from .base import Layer
 
 
@@ -13,6 +15,15 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a minicirc Layer")
+        # A layer keeps one cache and one set of gradients: used twice, its second forward
+        # would overwrite the first's cache, and both backward passes would use it.
+        seen = {}
+        for i, layer in enumerate(layers):
+            if id(layer) in seen:
+                raise ValueError(f"Sequential: item {i} is the same layer object as item {seen[id(layer)]} "
+                                 f"({layer!r}); a layer can appear once (build a second one, or share "
+                                 "weights in a layer of your own that sums both uses' gradients)")
+            seen[id(layer)] = i
         self.layers: List[Layer] = list(layers)
         self.training = True
         # The shape each layer received in the last forward: backward checks every layer's
@@ -44,7 +55,9 @@ class Sequential:
 
     def train(self, mode: bool = True) -> "Sequential":
         """Switch every layer between training and evaluation (dropout on or off)."""
-        self.training = mode
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"Sequential.train: mode must be True or False, got {mode!r}")
+        self.training = bool(mode)
         for layer in self.layers:
             layer.train(mode)
         return self
@@ -68,6 +81,7 @@ class Sequential:
         return sum(layer.num_params() for layer in self.layers)
 
     def astype(self, dtype: Any) -> "Sequential":
+        """A copy with every layer cast (``Layer.astype``); build the optimizer for the copy."""
         clone = Sequential(*(layer.astype(dtype) for layer in self.layers))
         return clone.train(self.training)
 

@@ -18,12 +18,20 @@ class Adam(Optimizer):
     def __init__(self, model: Any, lr: float = 1e-3, *, betas: tuple = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(model, lr)
-        b1, b2 = betas
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise ValueError(f"Adam: betas must be a pair of numbers (b1, b2), got {betas!r}") from None
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam: betas must be in [0, 1), got {betas!r}")
+        if not 0.0 < eps < float("inf"):
+            raise ValueError(f"Adam: eps must be a positive finite number, got {eps!r}")
         if weight_decay < 0:
             raise ValueError(f"Adam: weight_decay must be >= 0, got {weight_decay!r}")
         self.b1, self.b2, self.eps, self.weight_decay = float(b1), float(b2), float(eps), float(weight_decay)
+
+    def _settings(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "betas": (self.b1, self.b2), "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, name: str, p: Any, g: Any, st: Dict[str, Any]) -> None:
         if "m" not in st:

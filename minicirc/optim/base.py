@@ -10,8 +10,9 @@ class Optimizer:
     def __init__(self, model: Any, lr: float) -> None:
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{type(self).__name__}: expected a model with named_parameters(), got {type(model).__name__}")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
+                or not 0 < lr < float("inf"):
+            raise ValueError(f"{type(self).__name__}: lr must be a positive finite number, got {lr!r}")
         self.model = model
         self.lr = float(lr)
         self.t = 0                      # number of steps taken
@@ -27,12 +28,26 @@ class Optimizer:
             if tuple(g.shape) != tuple(p.shape):
                 raise ValueError(f"{type(self).__name__}: gradient of {name!r} has shape {tuple(g.shape)}, "
                                  f"expected {tuple(p.shape)}, the parameter's shape")
+            # State is kept by parameter name: a layer replaced after the optimizer was built
+            # would meet the old layer's moments (silently, if the shapes agree).
+            for slot, v in self.state.get(name, {}).items():
+                if tuple(v.shape) != tuple(p.shape):
+                    raise ValueError(f"{type(self).__name__}: its state {slot!r} for {name!r} has shape "
+                                     f"{tuple(v.shape)}, the parameter now {tuple(p.shape)}; the model "
+                                     "changed after the optimizer was built: build a new optimizer")
         self.t += 1
         for name, p, g in triples:
             self._update(name, p, g, self.state.setdefault(name, {}))
 
     def _update(self, name: str, p: Any, g: Any, st: Dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _settings(self) -> Dict[str, Any]:
+        return {"lr": self.lr}
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({settings}; {self.t} steps taken)"
 
     def state_arrays(self) -> Dict[str, np.ndarray]:
         """Flat ``{"<param>/<slot>": array}`` for a checkpoint (on the host), and the step

@@ -23,6 +23,10 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
+    def _settings(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
     def _update(self, name: str, p: Any, g: Any, st: Dict[str, Any]) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * p
