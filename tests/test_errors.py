@@ -217,3 +217,14 @@ def test_a_loss_subclass_is_called_through_its_own_forward():
 
     z, t = np.zeros((2, 3)), np.array([0, 1])
     assert float(Doubled()(z, t)) == pytest.approx(2 * np.log(3))
+
+
+def test_the_dx_check_reads_shapes_as_the_layers_do():
+    """A nested list is a valid input (layers convert it); its dx must not be refused, and a
+    forward that failed half-way leaves no stale shapes behind."""
+    model = mc.Sequential(mc.Dense(2, 3, rng=0), mc.ReLU(), mc.Dense(3, 2, rng=1))
+    model.forward([[1.0, 2.0], [3.0, 4.0]])
+    assert model.backward(np.ones((2, 2))).shape == (2, 2)
+    with pytest.raises(ValueError, match="expected input of shape"):
+        model.forward(np.ones((5, 3)))
+    assert model._cache is None
