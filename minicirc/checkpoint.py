@@ -99,8 +99,6 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
         raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"{path}: a single NumPy array (.npy), not a minicirc checkpoint (.npz)")
     try:
         with loaded as z:
             arrays = {k: z[k] for k in z.files}
@@ -114,6 +112,9 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
         meta = json.loads(str(arrays.pop("meta")))
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(meta), "number")
+        raise CheckpointError(f"{path}: not a minicirc checkpoint (its metadata is a JSON {kind}, not an object)")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a minicirc checkpoint (format {meta.get('format')!r})")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -167,3 +167,58 @@ def test_meta_cannot_overwrite_the_format_keys_or_hold_what_json_cannot(tmp_path
     assert not list(tmp_path.iterdir())
     save_checkpoint(tmp_path / "c.npz", model, {"minicirc_version": "0.0"})   # always ours
     assert read_checkpoint(tmp_path / "c.npz")[0]["minicirc_version"] == mc.__version__
+
+
+def test_meta_cannot_overwrite_format_version(tmp_path):
+    model = mc.Sequential(mc.Dense(3, 2, rng=0))
+    with pytest.raises(ValueError, match=r"meta keys \['format_version'\] are reserved"):
+        save_checkpoint(tmp_path / "c.npz", model, {"format_version": 2})
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_circular_meta_is_refused_as_not_json(tmp_path):
+    model = mc.Sequential(mc.Dense(3, 2, rng=0))
+    meta = {"epoch": 1}
+    meta["self"] = meta
+    with pytest.raises(TypeError, match="meta must hold only JSON values.*[Cc]ircular"):
+        save_checkpoint(tmp_path / "c.npz", model, meta)
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"format": "someone-else", "format_version": 1}, r"not a minicirc checkpoint \(format 'someone-else'\)"),
+    ({"format_version": 1}, r"not a minicirc checkpoint \(format None\)"),
+    ({"format": "minicirc-checkpoint", "format_version": 0}, "checkpoint format version 0 "),
+    ({"format": "minicirc-checkpoint"}, "checkpoint format version None "),
+    ("{not json", "metadata is not valid JSON"),
+    ("[1, 2]", r"not a minicirc checkpoint \(its metadata is a JSON array, not an object\)"),
+    ("null", r"not a minicirc checkpoint \(its metadata is a JSON null, not an object\)"),
+    ('"minicirc-checkpoint"', r"not a minicirc checkpoint \(its metadata is a JSON string"),
+    ("3", r"not a minicirc checkpoint \(its metadata is a JSON number"),
+])
+def test_a_foreign_or_old_or_garbled_meta_is_refused(tmp_path, meta, message):
+    text = meta if isinstance(meta, str) else json.dumps(meta)
+    np.savez(tmp_path / "c.npz", meta=np.array(text))
+    with pytest.raises(CheckpointError, match=f"c.npz: {message}"):
+        read_checkpoint(tmp_path / "c.npz")
+
+
+def test_a_file_starting_with_p_is_not_taken_for_a_zip(tmp_path):
+    (tmp_path / "image.ppm").write_bytes(b"P6\n2 2\n255\n" + b"\x00" * 12)
+    with pytest.raises(CheckpointError, match=r"image.ppm: not a minicirc checkpoint: a checkpoint is an "
+                                              r"\.npz \(zip\) archive") as e:
+        read_checkpoint(tmp_path / "image.ppm")
+    assert "pickle" not in str(e.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_parameter_is_refused_and_the_model_untouched(tmp_path, bad):
+    model = mc.Sequential(mc.Dense(3, 2, rng=0))
+    save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1})
+    _, arrays = read_checkpoint(tmp_path / "c.npz")
+    arrays["param/0.W"] = arrays["param/0.W"].copy()
+    arrays["param/0.W"][0, 0] = bad
+    other = mc.Sequential(mc.Dense(3, 2, rng=1))
+    before = other[0].params["W"].copy()
+    with pytest.raises(CheckpointError, match="param '0.W' contains NaN or Inf"):
+        load_into(other, arrays, "c.npz")
+    np.testing.assert_array_equal(other[0].params["W"], before)

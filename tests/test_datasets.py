@@ -111,8 +111,12 @@ GOOD = idx_bytes(0x08, (3, 4), bytes(12))
     (idx_bytes(0x0D, (2, 3), bytes(20)), ["truncated", "2x3 float32 = 24 bytes", "found 20"]),
     (gzip.compress(GOOD)[:20], ["truncated gzip stream"]),
     (gzip.compress(GOOD[:-1]), ["truncated", "found 11"]),
+    # sizes that agree only because one dimension is 0 (found by the fuzz test, 2 runs in 95)
+    (b"\x00\x00\x08\x04" + bytes(4) + (2**31).to_bytes(4, "big") * 3,
+     ["4-dimensional shape 0x2147483648x2147483648x2147483648", "NumPy cannot hold"]),
+    (b"\x00\x00\x08\x46" + bytes(4 * 70), ["70-dimensional shape", "NumPy cannot hold"]),
 ], ids=["empty", "short", "magic", "type-code", "ndim-0", "header", "payload", "trailing",
-        "float32-payload", "gzip-stream", "gzip-payload"])
+        "float32-payload", "gzip-stream", "gzip-payload", "zero-dim-too-big", "zero-dim-too-many"])
 def test_malformed_idx_raises_naming_file_and_problem(tmp_path, content, fragments):
     p = tmp_path / "train-images-idx3-ubyte.gz"
     p.write_bytes(content)

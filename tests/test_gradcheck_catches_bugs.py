@@ -312,3 +312,65 @@ def test_numerical_grad_refuses_what_it_cannot_perturb_or_would_sum_wrongly():
         numerical_grad(lambda: None, np.ones(3), 1.0)
     with pytest.raises(ValueError, match=r"direction v has shape \(4,\), expected \(3, 4\)"):
         directional_grad(lambda: a, a, 1.0, np.ones(4))
+
+
+def test_numerical_grad_refuses_an_array_it_would_perturb_through_a_copy():
+    a = np.arange(12.0).reshape(3, 4).T
+    with pytest.raises(ValueError, match="numerical_grad: the array must be contiguous"):
+        numerical_grad(lambda: a ** 2, a, 1.0)
+
+
+def test_an_infinite_eps_is_refused():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(ValueError, match="check_layer: eps must be a finite step > 0, got inf"):
+        check_layer(mc.Tanh(), x, eps=float("inf"))
+
+
+def test_tol_zero_is_allowed_and_an_error_equal_to_tol_passes():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    errors = check_layer(mc.Tanh(), x, tol=0, raise_on_fail=False)
+    worst = max(errors.values())
+    assert worst > 0
+    assert check_layer(mc.Tanh(), x, tol=worst) == errors
+
+
+class ZeroGradForC(mc.Layer):
+    """y = x + c^2 with a zero-initialised c, and a wrong dc (0 instead of 2 c sum(dy)): it
+    hides behind c = 0 unless the check randomises zero parameters in every layer."""
+
+    def __init__(self):
+        super().__init__(dtype=np.float64)
+        self.params["c"] = np.zeros(3)
+
+    def forward(self, x):
+        self._cache = (x.shape[0],)
+        return x + self.params["c"] ** 2
+
+    def backward(self, dy):
+        self.grads["c"] = 0 * dy.sum(0)
+        return dy
+
+
+def test_check_model_randomises_zero_parameters_in_every_layer():
+    model = mc.Sequential(mc.Dense(3, 3, rng=0), ZeroGradForC())
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    with pytest.raises(GradientCheckError) as info:
+        check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 2]))
+    assert info.value.errors["1.c"] > 1e-2
+
+
+def test_only_all_zero_parameters_are_randomised():
+    from minicirc.gradcheck import _randomise_zeros
+
+    p = {"a": np.array([0.0, 1.0, 2.0]), "b": np.zeros(2)}
+    _randomise_zeros(p, np.random.default_rng(0))
+    np.testing.assert_array_equal(p["a"], [0.0, 1.0, 2.0])
+    assert np.all(p["b"] != 0)
+
+
+def test_the_first_layers_dx_is_checked_too():
+    model = mc.Sequential(NarrowDx(), mc.Dense(5, 3, rng=0))
+    model.forward(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"layer 0 \(NarrowDx\(\)\) backward returned shape \(4, 4\); "
+                                         r"expected dx of shape \(4, 5\)"):
+        model.backward(np.ones((4, 3)))

@@ -93,7 +93,12 @@ def _parse(data: bytes, name: str) -> np.ndarray:
         dims = "x".join(map(str, shape))
         raise DataError(f"{name}: {what}: header says {dims} {dtype.name} = {expected} bytes, "
                         f"found {found}")
-    arr = np.frombuffer(data, dtype, offset=offset).reshape(shape)
+    try:
+        arr = np.frombuffer(data, dtype, offset=offset).reshape(shape)
+    except ValueError as e:   # a damaged header whose sizes agree only because one is 0:
+        # too many dimensions for NumPy, or the others multiply past what an array can index
+        raise DataError(f"{name}: header declares a {ndim}-dimensional shape "
+                        f"{'x'.join(map(str, shape))} that NumPy cannot hold ({e})") from None
     if dtype.itemsize > 1:
         arr = arr.astype(dtype.newbyteorder("="))
     return arr
