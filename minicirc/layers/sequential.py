@@ -34,7 +34,8 @@ class Sequential:
         self._cache = None               # a forward that fails half-way leaves nothing to check
         shapes = []
         for layer in self.layers:
-            shapes.append(tuple(np.shape(x)))    # np.shape: also a nested list's, as a layer reads it
+            # a nested list has no .shape, but a layer reads it as np.asarray would
+            shapes.append(tuple(x.shape) if hasattr(x, "shape") else np.shape(x))
             x = layer.forward(x)
         self._cache = shapes
         return x
