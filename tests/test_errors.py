@@ -200,6 +200,9 @@ def test_constructor_arguments_are_named_when_refused(make, message):
 
 
 def test_reprs_say_what_an_object_is():
+    assert repr(mc.Circulant(5, 7, dtype=np.float64, backend="numba")) == \
+        "Circulant(5, 7, dtype=float64, backend='numba')"
+    assert repr(mc.Dense(3, 4)) == "Dense(3, 4)" and repr(mc.ReLU(dtype=np.float64)) == "ReLU(dtype=float64)"
     model = mc.Sequential(mc.Dense(2, 2))
     assert repr(mc.Adam(model, lr=0.01)) == \
         "Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0; 0 steps taken)"

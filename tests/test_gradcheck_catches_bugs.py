@@ -225,7 +225,7 @@ def test_a_missing_or_none_gradient_is_named_as_such():
 def test_a_wrong_dx_is_blamed_on_the_layer_that_returned_it():
     model = mc.Sequential(mc.Dense(6, 5, rng=0), NarrowDx(), mc.Dense(5, 3, rng=1))
     x = np.random.default_rng(0).standard_normal((4, 6))
-    with pytest.raises(ValueError, match=r"Sequential: layer 1 \(NarrowDx\(\)\) backward returned shape "
+    with pytest.raises(ValueError, match=r"Sequential: layer 1 \(NarrowDx\(dtype=float64\)\) backward returned shape "
                                          r"\(4, 4\); expected dx of shape \(4, 5\)"):
         check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 1, 2, 0]))
     model = mc.Sequential(mc.Dense(6, 5, rng=0), NoneDx())

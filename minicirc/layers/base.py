@@ -100,7 +100,14 @@ class Layer:
         return ""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+        # dtype and backend only where they are not the defaults: they are what tells two
+        # otherwise equal layers apart in an error message or a model's listing.
+        extra = [self.extra_repr()] if self.extra_repr() else []
+        if self.dtype is not None and self.dtype != np.float32:
+            extra.append(f"dtype={self.dtype.name}")
+        if self.backend.name != "numpy":
+            extra.append(f"backend={self.backend.name!r}")
+        return f"{type(self).__name__}({', '.join(extra)})"
 
     # -- helpers for subclasses -----------------------------------------------
     def _check_dtype(self, dtype: Any) -> np.dtype:
