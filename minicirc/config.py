@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ._args import is_real
 from .checkpoint import CheckpointError, read_checkpoint
 from .optim import constant_lr, cosine_lr
 from .recipes import RECIPES
@@ -108,8 +109,8 @@ def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
         v = values[name]
         if v is None and optional:
             return
-        kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, kinds) or not math.isfinite(v) or not ok(v):
+        # 15.0 epochs is 15 (the value, not its type, must be whole); 2.5 is refused.
+        if not is_real(v) or not math.isfinite(v) or (integer and not float(v).is_integer()) or not ok(v):
             raise ConfigError(f"TrainConfig: {name} must be {what}, got {v!r}")
         values[name] = int(v) if integer else float(v)
 
@@ -148,12 +149,10 @@ def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
     if dtype not in ("float32", "float64"):
         raise ConfigError(f"TrainConfig: dtype must be float32 or float64, got {values['dtype']!r}")
     values["dtype"] = dtype
-    v = values["validation"]
-    integral = isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
-    if integral and not isinstance(v, (bool, np.bool_)):
-        values["validation"] = int(v)                    # 100.0 images is a count, as on the command line
-    number("validation", lambda v: v >= 0 and (v < 1 or integral), "a count or a fraction in (0, 1)",
-           integer=integral)
+    v = values["validation"]                   # a count of images, or a fraction of them
+    count = is_real(v) and math.isfinite(v) and float(v).is_integer()
+    number("validation", lambda v: v >= 0 and (v < 1 or count), "a count or a fraction in (0, 1)",
+           integer=count)
     number("train_limit", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
     for name in ("data", "out"):
         v = values[name]

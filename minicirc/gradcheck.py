@@ -12,6 +12,9 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 
+from ._args import is_real
+from .layers.sequential import DxShapeError
+
 __all__ = ["numerical_grad", "directional_grad", "rel_error", "check_layer", "check_model",
            "GradientCheckError", "format_table"]
 
@@ -41,7 +44,7 @@ def rel_error(a: Any, b: Any) -> float:
 
 
 def _check_eps(who: str, eps: Any) -> float:
-    if not (isinstance(eps, (int, float, np.floating, np.integer)) and np.isfinite(eps) and eps > 0):
+    if not (is_real(eps) and np.isfinite(eps) and eps > 0):
         raise ValueError(f"{who}: eps must be a finite step > 0, got {eps!r}")
     return float(eps)
 
@@ -159,7 +162,10 @@ def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: fl
         return forward()
 
     replay()
-    analytic_dx = backward()
+    try:
+        analytic_dx = backward()
+    except DxShapeError as e:    # a layer inside the model: reported as the gradient check's failure
+        raise GradientCheckError(f"gradient check for {what} (on its float64 copy): {e}", {}) from None
     raw = {**({input_name: analytic_dx} if input_name else {}), **grads()}
     targets = {**({input_name: x} if input_name else {}), **params}
     missing = [labels[k] for k in params if k not in raw]
@@ -229,7 +235,7 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
 
 def _check_options(who: str, eps: Any, tol: Any) -> None:
     _check_eps(who, eps)
-    if not (isinstance(tol, (int, float, np.floating, np.integer)) and tol >= 0):
+    if not (is_real(tol) and tol >= 0):
         raise ValueError(f"{who}: tol must be a number >= 0, got {tol!r}")
 
 

@@ -28,11 +28,11 @@ import numpy as np
 from . import __version__
 from .backends import array_module, get_backend
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.train's)
 from .datasets import Batches, DataError, load_mnist
 from .layers import Dropout, Sequential
 from .layers.base import NonFiniteError
 from .losses import SoftmaxCrossEntropy
-from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.train's)
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
 from .optim import SGD, Adam
 

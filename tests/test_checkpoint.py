@@ -222,3 +222,18 @@ def test_a_non_finite_parameter_is_refused_and_the_model_untouched(tmp_path, bad
     with pytest.raises(CheckpointError, match="param '0.W' contains NaN or Inf"):
         load_into(other, arrays, "c.npz")
     np.testing.assert_array_equal(other[0].params["W"], before)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("optim/0.r/m", np.zeros(12, np.float32), r"state 'm' for '0.r' has shape \(12,\), the parameter \(784,\)"),
+    ("optim/9.W/m", np.zeros(3, np.float32), r"state 'm' for parameter '9.W', which the model does not have"),
+])
+def test_optimizer_state_that_does_not_fit_the_model_is_a_checkpoint_error(tmp_path, key, value, message):
+    """Taken as it was, the first step blamed "the model changed after the optimizer was built"."""
+    model, opt = model_and_opt()
+    save_checkpoint(tmp_path / "c.npz", model, {"epoch": 1}, opt)
+    _, arrays = read_checkpoint(tmp_path / "c.npz")
+    arrays[key] = value
+    fresh, fresh_opt = model_and_opt(seed=1)
+    with pytest.raises(CheckpointError, match=f"c.npz: optimizer state: Adam: {message}"):
+        load_into(fresh, arrays, "c.npz", fresh_opt)

@@ -4,6 +4,7 @@ import pytest
 
 import minicirc as mc
 from minicirc.backends import NumpyBackend
+from minicirc.layers.sequential import DxShapeError
 from minicirc.gradcheck import (GradientCheckError, check_layer, check_model, directional_grad,
                                 numerical_grad, rel_error)
 
@@ -225,13 +226,28 @@ def test_a_missing_or_none_gradient_is_named_as_such():
 def test_a_wrong_dx_is_blamed_on_the_layer_that_returned_it():
     model = mc.Sequential(mc.Dense(6, 5, rng=0), NarrowDx(), mc.Dense(5, 3, rng=1))
     x = np.random.default_rng(0).standard_normal((4, 6))
-    with pytest.raises(ValueError, match=r"Sequential: layer 1 \(NarrowDx\(dtype=float64\)\) backward returned shape "
-                                         r"\(4, 4\); expected dx of shape \(4, 5\)"):
+    with pytest.raises(GradientCheckError, match=r"gradient check for model \(on its float64 copy\): "
+                                                 r"Sequential: layer 1 \(NarrowDx\(dtype=float64\)\) backward "
+                                                 r"returned shape \(4, 4\); expected dx of shape \(4, 5\)"):
         check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 1, 2, 0]))
     model = mc.Sequential(mc.Dense(6, 5, rng=0), NoneDx())
     model.forward(x)
-    with pytest.raises(ValueError, match=r"layer 1 \(NoneDx\(\)\) backward returned None"):
+    with pytest.raises(DxShapeError, match=r"layer 1 \(NoneDx\(\)\) backward returned None"):
         model.backward(np.ones((4, 5)))
+
+
+class NoInputGradient(mc.Tanh):
+    """A first layer whose input has no gradient (indices, say) may return None."""
+
+    def backward(self, dy):
+        super().backward(dy)
+
+
+def test_the_first_layer_may_return_no_dx():
+    model = mc.Sequential(NoInputGradient(), mc.Dense(5, 3, rng=0))
+    model.forward(np.ones((4, 5)))
+    assert model.backward(np.ones((4, 3))) is None
+    assert model[1].grads["W"].shape == (5, 3)
 
 
 @pytest.mark.parametrize("x, dtype", [(np.array([[0, 1, -2], [3, 0, 1]]), "int64"),
@@ -320,10 +336,11 @@ def test_numerical_grad_refuses_an_array_it_would_perturb_through_a_copy():
         numerical_grad(lambda: a ** 2, a, 1.0)
 
 
-def test_an_infinite_eps_is_refused():
+@pytest.mark.parametrize("eps", [float("inf"), True])
+def test_an_infinite_or_boolean_eps_is_refused(eps):
     x = np.random.default_rng(0).standard_normal((4, 3))
-    with pytest.raises(ValueError, match="check_layer: eps must be a finite step > 0, got inf"):
-        check_layer(mc.Tanh(), x, eps=float("inf"))
+    with pytest.raises(ValueError, match=f"check_layer: eps must be a finite step > 0, got {eps}"):
+        check_layer(mc.Tanh(), x, eps=eps)
 
 
 def test_tol_zero_is_allowed_and_an_error_equal_to_tol_passes():

@@ -359,11 +359,14 @@ def test_a_path_and_a_numpy_dtype_from_python_are_written_into_the_checkpoint(tm
     """Both used to fail only at the first checkpoint, after an epoch: not JSON."""
     import pathlib
 
-    cfg = TrainConfig(out=pathlib.Path(tmp_path), dtype=np.float64, hidden=np.int64(32), epochs=1,
-                      validation=100.0, **SMALL)
+    from fractions import Fraction
+
+    cfg = TrainConfig(out=pathlib.Path(tmp_path), dtype=np.float64, hidden=np.int64(32), epochs=1.0,
+                      validation=100.0, lr=Fraction(1, 1000), **SMALL)
     train(cfg, log=quiet, progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     meta, _ = read_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["config"]["out"] == str(tmp_path) and meta["config"]["dtype"] == "float64"
     assert meta["config"]["hidden"] == 32 and meta["config"]["validation"] == 100
+    assert meta["config"]["epochs"] == 1 and meta["config"]["lr"] == 0.001
     assert saved["final"]["test_error"] is not None

@@ -139,9 +139,9 @@ class Layer:
         """``np.random.default_rng(rng)``, with an error that names the layer."""
         try:
             return np.random.default_rng(rng)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{type(self).__name__}: rng must be None, a seed (a non-negative integer) or a "
-                            f"numpy Generator, got {rng!r}") from e
+        except (TypeError, ValueError) as e:        # NumPy's own words name neither layer nor rng
+            raise type(e)(f"{type(self).__name__}: rng must be None, a seed (a non-negative integer) or a "
+                          f"numpy Generator, got {rng!r}") from e
 
     def _init_spectral(self, r_shape: tuple, n_signs: int, gain: float, rng: Any, sign_flip: bool) -> None:
         """``r ~ N(0, gain / d_in)``, ``b = 0`` and the +/-1 ``signs``: the circulant family's

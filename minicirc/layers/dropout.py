@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from .._args import is_real
 from .base import Layer
 
 
@@ -23,8 +22,7 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = None,
                  backend: Any = None) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
-                or not 0.0 <= float(p) < 1.0:
+        if not is_real(p) or not 0.0 <= float(p) < 1.0:
             raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         self.p = float(p)
         self.rng = self._generator(rng)

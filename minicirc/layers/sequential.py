@@ -8,6 +8,10 @@ import numpy as np
 from .base import Layer
 
 
+class DxShapeError(ValueError):
+    """A layer's ``backward`` returned a ``dx`` whose shape is not that of its input."""
+
+
 class Sequential:
     """Runs ``layers`` in order. Parameters are named ``"<index>.<name>"``, e.g. ``"0.r"``."""
 
@@ -49,10 +53,12 @@ class Sequential:
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             dy = layer.backward(dy)
-            if shapes is not None and getattr(dy, "shape", None) != shapes[i]:
+            # None from the first layer is allowed: nothing consumes it (an input that has no
+            # gradient, such as indices).
+            if shapes is not None and getattr(dy, "shape", None) != shapes[i] and not (i == 0 and dy is None):
                 got = "None" if dy is None else f"shape {getattr(dy, 'shape', type(dy).__name__)}"
-                raise ValueError(f"Sequential: layer {i} ({layer!r}) backward returned {got}; expected dx "
-                                 f"of shape {shapes[i]}, the shape of its input in the last forward")
+                raise DxShapeError(f"Sequential: layer {i} ({layer!r}) backward returned {got}; expected "
+                                   f"dx of shape {shapes[i]}, the shape of its input in the last forward")
         return dy
 
     def train(self, mode: bool = True) -> "Sequential":

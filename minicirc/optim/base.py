@@ -5,13 +5,14 @@ from typing import Any, Dict
 
 import numpy as np
 
+from .._args import is_real
+
 
 class Optimizer:
     def __init__(self, model: Any, lr: float) -> None:
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{type(self).__name__}: expected a model with named_parameters(), got {type(model).__name__}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
-                or not 0 < lr < float("inf"):
+        if not is_real(lr) or not 0 < lr < float("inf"):
             raise ValueError(f"{type(self).__name__}: lr must be a positive finite number, got {lr!r}")
         self.model = model
         self.lr = float(lr)
@@ -68,11 +69,18 @@ class Optimizer:
             if t.shape != () or t.dtype.kind not in "iu" or t < 0:
                 raise ValueError(f"{type(self).__name__}: the step count 't' must be a non-negative "
                                  f"integer scalar, got {t.dtype} of shape {t.shape}: {t!r}")
+        shapes = {name: tuple(p.shape) for name, p, _ in self.model.named_parameters()}
         state: Dict[str, Dict[str, Any]] = {}      # built aside: a bad key changes nothing
         for key, v in arrays.items():
             if "/" not in key:
                 raise ValueError(f"{type(self).__name__}: state key {key!r} is not '<parameter>/<slot>'")
             name, slot = key.rsplit("/", 1)
+            if name not in shapes:
+                raise ValueError(f"{type(self).__name__}: state {slot!r} for parameter {name!r}, which "
+                                 "the model does not have")
+            if tuple(np.shape(v)) != shapes[name]:
+                raise ValueError(f"{type(self).__name__}: state {slot!r} for {name!r} has shape "
+                                 f"{tuple(np.shape(v))}, the parameter {shapes[name]}")
             state.setdefault(name, {})[slot] = asarray(v)
         self.state = state
         if t is not None:
