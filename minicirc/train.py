@@ -291,7 +291,7 @@ class Trainer:
         if bad is not None:
             value, step = bad
             raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step {step}; "
-                                  f"stopped. {self._last_good_text()} Try a smaller --lr.", 3)
+                                  f"stopped. {self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", 3)
 
     def _check_weights(self) -> None:
         """Stop if the last update made a parameter NaN or infinite: no loss has seen it yet.
@@ -303,7 +303,7 @@ class Trainer:
             if not self.backend.all_finite(p):
                 raise TrainingStopped(f"parameter {name} is NaN or infinite after the update of step "
                                       f"{self.step} (epoch {self.epoch + 1}); stopped. "
-                                      f"{self._last_good_text()} Try a smaller --lr.", 3)
+                                      f"{self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", 3)
 
     def _last_good_text(self) -> str:
         if self._last_good is None:
