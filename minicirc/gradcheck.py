@@ -8,7 +8,7 @@ when any error exceeds ``tol``. See docs/gradcheck.md.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator
 
 import numpy as np
 
@@ -147,10 +147,10 @@ def _generators(obj: Any) -> Iterator[np.random.Generator]:
                 yield v
 
 
-def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: float, directional: bool,
+def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, directional: bool,
          seed: int, forward: Callable[[], Any], backward: Callable[[], Any],
          params: Dict[str, np.ndarray], grads: Callable[[], Dict[str, Any]],
-         labels: Dict[str, str], input_name: Optional[str] = "dx") -> Dict[str, float]:
+         labels: Dict[str, str]) -> Dict[str, float]:
     """``params`` and ``grads()`` are keyed by gradient name; ``labels`` gives each one's
     parameter name for error messages."""
     gens = list(_generators(obj))
@@ -166,8 +166,9 @@ def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, tol: fl
         analytic_dx = backward()
     except DxShapeError as e:    # a layer inside the model: reported as the gradient check's failure
         raise GradientCheckError(f"gradient check for {what} (on its float64 copy): {e}", {}) from None
-    raw = {**({input_name: analytic_dx} if input_name else {}), **grads()}
-    targets = {**({input_name: x} if input_name else {}), **params}
+    input_name = "dx"                     # the input's gradient, beside each parameter's
+    raw = {input_name: analytic_dx, **grads()}
+    targets = {input_name: x, **params}
     missing = [labels[k] for k in params if k not in raw]
     if missing:
         raise GradientCheckError(f"gradient check for {what}: backward() set no gradient for "
@@ -225,7 +226,7 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     dy = rng.standard_normal(y.shape)
     # The table names every gradient after the math: dx for the input, d<name> for a parameter.
     what = type(layer).__name__
-    errors = _run(what, layer64, x64, dy, eps, tol, directional, seed,
+    errors = _run(what, layer64, x64, dy, eps, directional, seed,
                   forward=lambda: layer64.forward(x64), backward=lambda: layer64.backward(dy),
                   params={f"d{k}": p for k, p in layer64.params.items()},
                   grads=lambda: {f"d{k}": g for k, g in layer64.grads.items()},
@@ -275,12 +276,12 @@ def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol
         return loss.forward(model64.forward(x64), t)
 
     params = {f"{i}.{k}": p for i, layer in enumerate(model64.layers) for k, p in layer.params.items()}
-    errors = _run("model", model64, x64, np.float64(1.0), eps, tol, directional, seed,
+    errors = _run("model", model64, x64, np.float64(1.0), eps, directional, seed,
                   forward=forward, backward=lambda: model64.backward(loss.backward()),
                   params=params,
                   grads=lambda: {f"{i}.{k}": g for i, layer in enumerate(model64.layers)
                                  for k, g in layer.grads.items()},
-                  labels={k: k for k in params}, input_name="dx")
+                  labels={k: k for k in params})
     return _verdict("model", errors, tol, raise_on_fail)
 
 

@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .layers import Circulant, Dense, Dropout, Layer, ReLU, Sequential
+from .backends import get_backend
+from .layers import BlockCirculant, Circulant, Dense, Dropout, Layer, ReLU, Sequential
 
 KINDS = ("dense", "circulant", "hybrid", "block")
 
@@ -53,17 +54,19 @@ def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
     arch = architecture(**arch)
     kind, h, L = arch["kind"], arch["hidden"], arch["layers"]
     seeds = iter(np.random.SeedSequence(seed).spawn(4 * L + 4))
-    common = {"dtype": dtype, "backend": backend}
+    # One backend object for every layer: built from a name per layer, a CUDA model would
+    # hold a backend (with its own twiddle tables and stream handles) in each.
+    common = {"dtype": dtype, "backend": get_backend(backend)}
 
     def hidden_layer(i: int, d_in: int) -> Layer:
         if kind == "dense" or (kind == "hybrid" and i == 0):
             return Dense(d_in, h, rng=np.random.default_rng(next(seeds)), gain=2.0, **common)
         if kind == "block":
-            from .layers.block_circulant import BlockCirculant
-
             return BlockCirculant(d_in, h, arch["block"], sign_flip=arch["sign_flip"],
                                   rng=np.random.default_rng(next(seeds)), **common)
-        # N(0, 1/n) for r (the design notes' reference recipe); the sign flip keeps rows decorrelated.
+        # r ~ N(0, 1/d_in), gain 1: the design notes' reference recipe (N(0, 1/n) for a square
+        # layer), kept as given -- unlike the dense layers' He gain 2 against ReLU, it was not
+        # tuned here. The sign flip keeps rows decorrelated.
         return Circulant(d_in, h, sign_flip=arch["sign_flip"], rng=np.random.default_rng(next(seeds)), **common)
 
     stack: List[Layer] = []
@@ -80,17 +83,14 @@ def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
 
 def dense_equivalent_params(model: Sequential) -> int:
     """Parameters the same widths would need as dense layers (weights plus biases)."""
-    total = 0
-    for layer in model.layers:
-        if hasattr(layer, "d_in") and hasattr(layer, "d_out"):
-            total += layer.d_in * layer.d_out + (layer.d_out if getattr(layer, "bias", True) else 0)
-    return total
+    return sum(row["dense_equivalent"] for row in layer_table(model))
 
 
 def layer_table(model: Sequential) -> List[Dict[str, Any]]:
     """One row per layer: name, trainable parameters, dense-equivalent parameters."""
     rows = []
     for i, layer in enumerate(model.layers):
-        dense = (layer.d_in * layer.d_out + (layer.d_out if layer.bias else 0)) if hasattr(layer, "d_out") else 0
+        dense = (layer.d_in * layer.d_out + (layer.d_out if getattr(layer, "bias", True) else 0)
+                 if hasattr(layer, "d_in") and hasattr(layer, "d_out") else 0)
         rows.append({"index": i, "layer": repr(layer), "params": layer.num_params(), "dense_equivalent": dense})
     return rows

@@ -37,6 +37,10 @@ from .models import architecture, build_mlp, dense_equivalent_params, layer_tabl
 from .optim import SGD, Adam
 
 
+#: Exit status of a run stopped by a non-finite loss or weight (as the command line returns it).
+DIVERGED = 3
+
+
 class TrainingStopped(Exception):
     """Training ended early; ``exit_code`` is what the command line returns."""
 
@@ -117,16 +121,14 @@ class Trainer:
         self.test_set = (bk.asarray(data.test[0]), bk.asarray(data.test[1]))
         model_seed, data_seed = np.random.SeedSequence(c.seed).spawn(2)
         self.model = build_mlp(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
-                               backend=c.backend)
+                               backend=self.backend)
         self.batches = Batches(*self.train_set, c.batch_size, seed=np.random.default_rng(data_seed))
         self.loss = SoftmaxCrossEntropy(check_labels=False)   # labels were validated on load
         if c.optimizer == "sgd":
             self.opt: Any = SGD(self.model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
                                 weight_decay=c.weight_decay)
-        elif c.optimizer == "adam":
+        else:                  # "adam": resolved() lets no other name through
             self.opt = Adam(self.model, lr=c.lr, weight_decay=c.weight_decay)
-        else:
-            raise ValueError(f"unknown optimizer {c.optimizer!r}; choose sgd or adam")
         self.schedule = SCHEDULES[c.schedule]
         self.total_steps = c.epochs * len(self.batches)
         self.step = 0          # optimizer steps taken
@@ -291,7 +293,7 @@ class Trainer:
         if bad is not None:
             value, step = bad
             raise TrainingStopped(f"non-finite loss ({value}) in epoch {self.epoch + 1} at step {step}; "
-                                  f"stopped. {self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", 3)
+                                  f"stopped. {self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", DIVERGED)
 
     def _check_weights(self) -> None:
         """Stop if the last update made a parameter NaN or infinite: no loss has seen it yet.
@@ -303,7 +305,7 @@ class Trainer:
             if not self.backend.all_finite(p):
                 raise TrainingStopped(f"parameter {name} is NaN or infinite after the update of step "
                                       f"{self.step} (epoch {self.epoch + 1}); stopped. "
-                                      f"{self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", 3)
+                                      f"{self._last_good_text()} Try a smaller learning rate (--lr, TrainConfig.lr).", DIVERGED)
 
     def _last_good_text(self) -> str:
         if self._last_good is None:

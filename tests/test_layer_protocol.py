@@ -72,3 +72,12 @@ def test_calling_a_model_runs_a_subclass_forward():
     m = Scaled(mc.ReLU())
     x = np.ones((1, 3), np.float32)
     np.testing.assert_array_equal(m(x), m.forward(x))
+
+
+def test_a_built_model_shares_one_backend_object():
+    """Built from a name per layer, a CUDA model held a backend (twiddle tables, stream
+    handles) in each layer."""
+    from minicirc.models import architecture, build_mlp
+
+    model = build_mlp(architecture("circulant", hidden=32, dropout=0.1), backend="numba")
+    assert len({id(layer.backend) for layer in model.layers}) == 1

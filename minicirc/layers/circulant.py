@@ -77,10 +77,10 @@ class Circulant(Layer):
         dy = self._check_dy(dy, (U.shape[0], self.d_out))
         bk, n = self.backend, self.n
         G = bk.rfft(dy, n)                                                # pad_n is crop's adjoint
-        # Both products read G: one pass gives conj(R) G and sum_batch conj(U) G.
-        RG, UG = bk.cmul_conj_and_sum(R, U, G)
-        self.grads["r"] = bk.irfft(UG, n, overwrite=True)                 # eq. (C2)
-        du = bk.irfft(RG, n, overwrite=True)                              # eq. (C3)
+        # Both products read G: one pass gives dU = conj(R) G and dR = sum_batch conj(U) G.
+        dU, dR = bk.cmul_conj_and_sum(R, U, G)
+        self.grads["r"] = bk.irfft(dR, n, overwrite=True)                 # eq. (C2)
+        du = bk.irfft(dU, n, overwrite=True)                              # eq. (C3)
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)
         return bk.sign_flip(du[:, : self.d_in], self.signs[: self.d_in])  # eq. (C4)

@@ -1,6 +1,6 @@
-"""Inverted dropout: in training, ``y = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``.
+"""Inverted dropout: in training, ``y = x * mask / (1 - p)`` with ``mask ~ Bernoulli(1 - p)``.
 
-``dx = dy * m / (1 - p)``. In evaluation mode ``y = x`` (scaling at training time keeps the
+``dx = dy * mask / (1 - p)``; the code keeps ``mask / (1 - p)`` as one array, ``scale``. In evaluation mode ``y = x`` (scaling at training time keeps the
 expected activation equal in both modes).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Dropout(Layer):
                  backend: Any = None) -> None:
         super().__init__(dtype=dtype, backend=backend)
         if not is_real(p) or not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
+            raise ValueError(f"{type(self).__name__}: p must be a number in [0, 1), got {p!r}")
         self.p = float(p)
         self.rng = self._generator(rng)
 
