@@ -145,7 +145,9 @@ class Layer:
 
     def _init_spectral(self, r_shape: tuple, n_signs: int, gain: float, rng: Any, sign_flip: bool) -> None:
         """``r ~ N(0, gain / d_in)``, ``b = 0`` and the +/-1 ``signs``: the circulant family's
-        initialisation (Circulant, BlockCirculant), drawn from one generator in that order."""
+        initialisation (Circulant, BlockCirculant), drawn from one generator in that order.
+        Here, not in circulant.py, because both layers share it; it reads the ``d_in``,
+        ``d_out`` and ``bias`` that their constructors set first."""
         rng = self._generator(rng)
         r = rng.standard_normal(r_shape) * np.sqrt(gain / self.d_in)
         s = rng.choice([-1.0, 1.0], size=n_signs) if sign_flip else np.ones(n_signs)
