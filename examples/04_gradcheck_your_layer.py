@@ -89,7 +89,7 @@ labels = np.array([0, 2, 1, 2])
 errors = check_model(model, mc.SoftmaxCrossEntropy(), x, labels)
 # {'dx': ..., '0.W': ..., '0.b': ..., '1.a': ..., '1.b': ..., '2.W': ..., '2.b': ...}
 
-big = ScaledTanh(4096)                          # x: 8 x 4096 entries, a and b: 4096 each; one random direction per array
+big = ScaledTanh(4096)                          # x 8 x 4096, a and b 4096 each: one direction per array
 errors_big = check_layer(big, rng.standard_normal((8, 4096)), directional=True)
 # [/docs:check-model]
 
