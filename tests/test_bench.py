@@ -95,19 +95,29 @@ def test_epoch_full_writes_the_accuracy_report(tmp_path, monkeypatch, keep_threa
     assert "| hybrid | 1.50 +- 0.00 | 1.50 |" in (tmp_path / "pytorch_accuracy.md").read_text()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--models", "block"], "unknown model 'block'; choose from circulant, dense, hybrid"),
-    (["--models", "dense", "dense"], "model 'dense' given twice"),
-    (["--backends", "numpy", "numpy"], "backend 'numpy' given twice"),
-    (["--backends", "cuda"], "unknown backend 'cuda'"),
-    (["--repeats", "0"], "expected a positive integer"),
-    (["--threads", "0"], "expected a positive integer"),
+@pytest.mark.parametrize("module, argv, message", [
+    ("epoch", ["--models", "block"], "unknown model 'block'; choose from circulant, dense, hybrid"),
+    ("epoch", ["--models", "dense", "dense"], "model 'dense' given twice"),
+    ("epoch", ["--backends", "numpy", "numpy"], "backend 'numpy' given twice"),
+    ("epoch", ["--backends", "cuda"], "unknown backend 'cuda'"),
+    ("epoch", ["--repeats", "0"], "expected a positive integer"),
+    ("epoch", ["--threads", "0"], "expected a positive integer"),
+    ("layer", ["--backends", ","], "no backend given"),
+    ("layer", ["--backends", "numpy,numpy"], "backend 'numpy' given twice"),
+    ("layer", ["--backends", "cuda"], "unknown backend 'cuda'"),
+    ("layer", ["--per-round", "0"], "--per-round: expected a positive integer, got 0"),
+    ("layer", ["--per-round", "-2"], "--per-round: expected a positive integer, got -2"),
+    ("layer", ["--repeats", "0"], "--repeats: expected a positive integer, got 0"),
+    ("layer", ["--threads", "0"], "--threads: expected a positive integer, got 0"),
+    ("layer", ["--budget", "-1"], "--budget: expected a number >= 0, got -1"),
+    ("layer", ["--sizes", "0"], "--sizes: expected a positive integer"),
+    ("layer", ["--dtypes", "float16"], "unknown dtype 'float16'"),
 ])
-def test_epoch_benchmark_refuses_bad_options(argv, message, capsys):
-    from minicirc.bench import epoch
+def test_benchmarks_refuse_bad_options(module, argv, message, capsys):
+    import importlib
 
     with pytest.raises(SystemExit) as e:
-        epoch.parse_args(argv)
+        importlib.import_module(f"minicirc.bench.{module}").parse_args(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -243,26 +253,6 @@ def test_layer_benchmark_records_blas_threads_from_the_environment(monkeypatch):
     t = threads_in_use()
     assert (t["blas"], t["blas_env"]) == (2, "OPENBLAS_NUM_THREADS")
     assert "NumPy's BLAS 2 (OPENBLAS_NUM_THREADS)" in describe_threads(t)
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--backends", ","], "no backend given"),
-    (["--backends", "numpy,numpy"], "backend 'numpy' given twice"),
-    (["--backends", "cuda"], "unknown backend 'cuda'"),
-    (["--per-round", "0"], "--per-round: expected a positive integer, got 0"),
-    (["--per-round", "-2"], "--per-round: expected a positive integer, got -2"),
-    (["--repeats", "0"], "--repeats: expected a positive integer, got 0"),
-    (["--threads", "0"], "--threads: expected a positive integer, got 0"),
-    (["--budget", "-1"], "--budget: expected a number >= 0, got -1"),
-    (["--sizes", "0"], "--sizes: expected a positive integer"),
-    (["--dtypes", "float16"], "unknown dtype 'float16'"),
-])
-def test_layer_benchmark_refuses_bad_options(argv, message, capsys):
-    from minicirc.bench import layer
-
-    with pytest.raises(SystemExit) as e:
-        layer.parse_args(argv)
-    assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_layer_benchmark_says_pytorch_was_left_out(keep_threads, capsys):

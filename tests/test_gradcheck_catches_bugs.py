@@ -89,22 +89,24 @@ def test_a_parameter_named_x_is_refused():
         check_layer(ParamNamedX(), np.ones((2, 3)))
 
 
+class Squared(mc.Layer):
+    """y = x + c^2 with a zero-initialised c, and a wrong dc (0 instead of 2 c sum(dy)): it
+    hides behind c = 0 unless the check gives zero parameters random values."""
+
+    def __init__(self):
+        super().__init__(dtype=np.float64)
+        self.params["c"] = np.zeros(3)
+
+    def forward(self, x):
+        self._cache = (x.shape[0],)
+        return x + self.params["c"] ** 2
+
+    def backward(self, dy):
+        self.grads["c"] = 0 * dy.sum(0)           # wrong: should be 2 c sum(dy)
+        return dy
+
+
 def test_zero_parameters_are_randomised_so_they_cannot_hide_a_bug():
-    """A layer whose d(bias) is wrong only when the bias is non-zero: y = x + b^2."""
-
-    class Squared(mc.Layer):
-        def __init__(self):
-            super().__init__(dtype=np.float64)
-            self.params["c"] = np.zeros(3)
-
-        def forward(self, x):
-            self._cache = (x.shape[0],)
-            return x + self.params["c"] ** 2
-
-        def backward(self, dy):
-            self.grads["c"] = 0 * dy.sum(0)           # wrong: should be 2 c sum(dy)
-            return dy
-
     with pytest.raises(GradientCheckError):
         check_layer(Squared(), np.ones((2, 3)))
 
@@ -351,25 +353,8 @@ def test_tol_zero_is_allowed_and_an_error_equal_to_tol_passes():
     assert check_layer(mc.Tanh(), x, tol=worst) == errors
 
 
-class ZeroGradForC(mc.Layer):
-    """y = x + c^2 with a zero-initialised c, and a wrong dc (0 instead of 2 c sum(dy)): it
-    hides behind c = 0 unless the check randomises zero parameters in every layer."""
-
-    def __init__(self):
-        super().__init__(dtype=np.float64)
-        self.params["c"] = np.zeros(3)
-
-    def forward(self, x):
-        self._cache = (x.shape[0],)
-        return x + self.params["c"] ** 2
-
-    def backward(self, dy):
-        self.grads["c"] = 0 * dy.sum(0)
-        return dy
-
-
 def test_check_model_randomises_zero_parameters_in_every_layer():
-    model = mc.Sequential(mc.Dense(3, 3, rng=0), ZeroGradForC())
+    model = mc.Sequential(mc.Dense(3, 3, rng=0), Squared())
     x = np.random.default_rng(0).standard_normal((2, 3))
     with pytest.raises(GradientCheckError) as info:
         check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 2]))

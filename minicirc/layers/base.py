@@ -102,7 +102,7 @@ class Layer:
     def __repr__(self) -> str:
         # dtype and backend only where they are not the defaults: they are what tells two
         # otherwise equal layers apart in an error message or a model's listing.
-        extra = [self.extra_repr()] if self.extra_repr() else []
+        extra = [e for e in (self.extra_repr(),) if e]
         if self.dtype is not None and self.dtype != np.float32:
             extra.append(f"dtype={self.dtype.name}")
         if self.backend.name != "numpy":
