@@ -136,7 +136,7 @@ SCRATCH=$(mktemp -d)
 if command -v minicirc >/dev/null 2>&1; then
   TRAIN=(minicirc train)
 else
-  TRAIN=("$PY" -c 'import sys; sys.argv = ["minicirc"] + sys.argv[1:]; from minicirc.cli import main; sys.exit(main())' train)
+  TRAIN=("$PY" -c 'import sys; sys.argv = ["minicirc"] + sys.argv[1:]; from minicirc.mnist.cli import main; sys.exit(main())' train)
 fi
 run_stage train 120 "$OUT/train.log" "${TRAIN[@]}" --backend cuda --epochs 2 --out "$SCRATCH/train"
 {

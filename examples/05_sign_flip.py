@@ -23,7 +23,7 @@ import scipy.fft
 from _check import Checks  # first: it puts this checkout's minicirc on the path
 
 import minicirc as mc
-from minicirc.datasets import load_mnist
+from minicirc.mnist import load_mnist
 
 checks = Checks("The sign flip D, measured: circ(r) alone against circ(r) D")
 

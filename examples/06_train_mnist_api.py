@@ -1,10 +1,10 @@
 """Training the circulant MLP on MNIST through the Python API: what `minicirc train` does.
 
 The model is Cheng et al.'s circulant MLP with the default recipe of `minicirc train`
-(minicirc/recipes.py): the input zero-padded to 1024 by the first circulant layer, two
+(minicirc/mnist/recipes.py): the input zero-padded to 1024 by the first circulant layer, two
 circulant layers with sign flips, ReLU and the recipe's dropout (0.1), a dense output layer;
 AdamW with the recipe's learning rate and weight decay (5e-3 and 0.1, read from
-minicirc/recipes.py) and cosine decay; batches of 128. Built by hand here, layer by layer,
+minicirc/mnist/recipes.py) and cosine decay; batches of 128. Built by hand here, layer by layer,
 with the loop written out: load, batch, forward, loss, backward, step, evaluate.
 
     python examples/06_train_mnist_api.py            # 15 epochs on 60,000 images (2 CPU cores: ~2 s an epoch)
@@ -23,11 +23,12 @@ import numpy as np
 from _check import Checks  # first: it puts this checkout's minicirc on the path
 
 import minicirc as mc
-from minicirc.datasets import Batches, load_mnist
+from minicirc.batches import Batches
+from minicirc.mnist import load_mnist
 from minicirc.gradcheck import check_model
 from minicirc.optim import cosine_lr
-from minicirc.recipes import RECIPES
-from minicirc.train import evaluate
+from minicirc.mnist.recipes import RECIPES
+from minicirc.mnist.train import evaluate
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--fast", action="store_true", help="3,000 training images, 1 epoch (for the tests)")

@@ -1,4 +1,4 @@
 """``python -m minicirc`` is the ``minicirc`` command."""
-from .cli import main
+from .mnist.cli import main
 
 raise SystemExit(main())

@@ -126,7 +126,7 @@ def test_every_epoch_model_has_a_pytorch_twin_that_computes_the_same(kind):
     torch = pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
     from minicirc.bench.epoch import TWINS
     from minicirc.bench.torch_models import TorchCirculant, build_torch_mlp
-    from minicirc.models import architecture, build_mlp
+    from minicirc.mnist.models import architecture, build_mlp
 
     assert kind in TWINS and set(TWINS) == {"circulant", "dense", "hybrid"}
     arch = architecture(kind, hidden=48, layers=2, d_in=30)
@@ -164,7 +164,7 @@ def test_profile_train_divides_by_the_steps_it_took(monkeypatch, capsys):
     """More --steps than one epoch's batches (469 on MNIST; 5 here) runs one epoch: the time
     per step is over the steps taken, not over the steps asked."""
     from minicirc.bench import profile_train
-    from minicirc.datasets import Batches
+    from minicirc.batches import Batches
 
     class FiveBatches(profile_train.Trainer):
         def _build(self):
@@ -256,7 +256,7 @@ def test_layer_benchmark_records_blas_threads_from_the_environment(monkeypatch):
 
 
 def test_layer_benchmark_says_pytorch_was_left_out(keep_threads, capsys):
-    from minicirc import cli
+    from minicirc.mnist import cli
 
     # through `minicirc bench`, which takes the benchmark's exit status
     assert cli.main(["bench", "--sizes", "8", "--batches", "2", "--dtypes", "float32", "--no-torch", "--no-dense",

@@ -7,7 +7,7 @@ import minicirc as mc
 from minicirc.backends import NumpyBackend, get_backend
 from minicirc.gradcheck import GradientCheckError, check_layer, check_model
 from minicirc.layers.base import NonFiniteError
-from minicirc.models import build_mlp
+from minicirc.mnist.models import build_mlp
 
 # (d_in, d_out, k): k dividing both, neither, one of them; odd and even k; k = 1; k larger
 # than a width; square and non-square block grids (p = q > 1 catches a transposed grid).

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import minicirc as mc
-from minicirc import checkpoint as ck
-from minicirc.checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
-from minicirc.models import architecture, build_mlp
+from minicirc.mnist import checkpoint as ck
+from minicirc.mnist.checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from minicirc.mnist.models import architecture, build_mlp
 
 
 def model_and_opt(hidden=32, seed=0):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minicirc.datasets import write_idx
+from minicirc.mnist import write_idx
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""minicirc.datasets: the IDX reader, the bundled MNIST, the validation split and Batches."""
+"""minicirc.mnist: the IDX reader, the bundled MNIST, the validation split and Batches."""
 from __future__ import annotations
 
 import gzip
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minicirc.datasets import Batches, DataError, MNIST, load_mnist, read_idx, write_idx
-from minicirc.datasets.mnist import BUNDLED, SHA256
+from minicirc.batches import Batches
+from minicirc.mnist import DataError, MNIST, load_mnist, read_idx, write_idx
+from minicirc.mnist.dataset import BUNDLED, SHA256
 
 STEMS = list(SHA256)
 

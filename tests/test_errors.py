@@ -141,14 +141,14 @@ def test_a_value_beyond_float32_is_refused_not_made_infinite(backend):
     ({"kind": "block", "block": 2.5}, "needs a block size, a whole number >= 1, got 2.5"),
 ])
 def test_architecture_refuses_what_it_would_otherwise_round_or_crash_on(kw, message):
-    from minicirc.models import architecture
+    from minicirc.mnist.models import architecture
 
     with pytest.raises(ValueError, match=re.escape(message)):
         architecture(**kw)
 
 
 def test_batches_refuse_what_is_not_an_array():
-    from minicirc.datasets import Batches
+    from minicirc.batches import Batches
 
     X = np.zeros((4, 3), np.float32)
     with pytest.raises(TypeError, match="Batches: X must be an array .* got list"):
@@ -208,7 +208,7 @@ def test_reprs_say_what_an_object_is():
         "Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0; 0 steps taken)"
     assert repr(mc.SGD(model, lr=0.1, momentum=0.9)).startswith("SGD(lr=0.1, momentum=0.9, nesterov=False")
     assert repr(mc.SoftmaxCrossEntropy(check_labels=False)) == "SoftmaxCrossEntropy(check_labels=False)"
-    from minicirc.datasets import Batches
+    from minicirc.batches import Batches
     assert repr(Batches(np.zeros((5, 2)), np.zeros(5), 2)) == \
         "Batches(5 samples, batch_size=2, shuffle=True; epoch 0, 0 of 3 batches handed out)"
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minicirc as mc
-from minicirc.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from minicirc.datasets import DataError, read_idx, write_idx
+from minicirc.mnist.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from minicirc.mnist import DataError, read_idx, write_idx
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

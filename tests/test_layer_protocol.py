@@ -77,7 +77,7 @@ def test_calling_a_model_runs_a_subclass_forward():
 def test_a_built_model_shares_one_backend_object():
     """Built from a name per layer, a CUDA model held a backend (twiddle tables, stream
     handles) in each layer."""
-    from minicirc.models import architecture, build_mlp
+    from minicirc.mnist.models import architecture, build_mlp
 
     model = build_mlp(architecture("circulant", hidden=32, dropout=0.1), backend="numba")
     assert len({id(layer.backend) for layer in model.layers}) == 1

@@ -128,7 +128,7 @@ def train_steps(model, opt, X, t, k):
 def test_saved_optimizer_state_resumes_exactly(tmp_path, make_opt):
     """Through a checkpoint, as a user of the API resumes: the step count t (Adam's bias
     correction) comes back with the moments, and the next step is the uninterrupted one."""
-    from minicirc.checkpoint import load_into, read_checkpoint, save_checkpoint
+    from minicirc.mnist.checkpoint import load_into, read_checkpoint, save_checkpoint
 
     a, X, t = small_model_and_data()
     oa = make_opt(a)

@@ -1,7 +1,7 @@
 """Plots: written without a display, without touching pyplot's state, zero errors included."""
 import pytest
 
-from minicirc.plots import plot_curves
+from minicirc.mnist.plots import plot_curves
 
 
 def history(train_errors):
@@ -10,7 +10,7 @@ def history(train_errors):
 
 
 def test_a_zero_error_stays_on_the_plot(tmp_path, monkeypatch):
-    import minicirc.plots as plots
+    import minicirc.mnist.plots as plots
 
     made = []
     original = plots.figure

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from minicirc.reproduce import main
+from minicirc.mnist.reproduce import main
 
 
 def test_reproduce_writes_table_and_plot(tmp_path):
@@ -27,7 +27,7 @@ def test_reproduce_writes_table_and_plot(tmp_path):
 
 
 def test_stalled_epochs_are_counted_per_run():
-    from minicirc.reproduce import DEFAULT_MODELS, EXPERIMENTS, summarise
+    from minicirc.mnist.reproduce import DEFAULT_MODELS, EXPERIMENTS, summarise
 
     def run(train_errors):
         return {"final": {"test_error": 0.03, "seconds_per_epoch": 1.0}, "layers": [{"params": 10}],
@@ -41,7 +41,7 @@ def test_stalled_epochs_are_counted_per_run():
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_a_diverged_run_is_listed_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    from minicirc import reproduce
+    from minicirc.mnist import reproduce
 
     monkeypatch.setitem(reproduce.EXPERIMENTS, "diverges", {"model": "dense", "hidden": 32, "lr": 1e30})
     monkeypatch.setitem(reproduce.EXPERIMENTS, "small", {"model": "dense", "hidden": 32})
@@ -55,8 +55,8 @@ def test_a_diverged_run_is_listed_and_the_sweep_goes_on(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_stops_the_sweep_and_leaves_the_document_alone(tmp_path, monkeypatch):
-    from minicirc import reproduce
-    from minicirc.train import TrainingStopped
+    from minicirc.mnist import reproduce
+    from minicirc.mnist.train import TrainingStopped
 
     doc = tmp_path / "mnist.md"
     doc.write_text("the last full sweep\n")
@@ -64,7 +64,7 @@ def test_ctrl_c_stops_the_sweep_and_leaves_the_document_alone(tmp_path, monkeypa
     def interrupted(cfg, **kw):
         raise TrainingStopped("interrupted in epoch 1 at step 3; checkpoint saved", 130)
 
-    monkeypatch.setattr("minicirc.train.train", interrupted)
+    monkeypatch.setattr("minicirc.mnist.train.train", interrupted)
     assert reproduce.main(["--models", "dense", "--seeds", "0", "--out", str(tmp_path / "runs"),
                            "--doc", str(doc)]) == 130
     assert doc.read_text() == "the last full sweep\n"
@@ -78,12 +78,12 @@ def test_bad_options_are_refused():
 
 
 def test_ctrl_c_between_runs_is_a_clean_stop_too(tmp_path, monkeypatch):
-    from minicirc import reproduce
+    from minicirc.mnist import reproduce
 
     def interrupted(cfg, **kw):
         raise KeyboardInterrupt                       # while a Trainer is built: no handler yet
 
-    monkeypatch.setattr("minicirc.train.train", interrupted)
+    monkeypatch.setattr("minicirc.mnist.train.train", interrupted)
     assert reproduce.main(["--models", "dense", "--seeds", "0", "--out", str(tmp_path / "runs"),
                            "--doc", str(tmp_path / "mnist.md")]) == 130
     assert not (tmp_path / "mnist.md").exists()

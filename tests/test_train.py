@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from minicirc.backends import NumpyBackend
-from minicirc.checkpoint import read_checkpoint
-from minicirc.checkpoint import CheckpointError
-from minicirc.train import RUN_SETTINGS, ConfigError, TrainConfig, Trainer, TrainingStopped, train
+from minicirc.mnist.checkpoint import read_checkpoint
+from minicirc.mnist.checkpoint import CheckpointError
+from minicirc.mnist.train import RUN_SETTINGS, ConfigError, TrainConfig, Trainer, TrainingStopped, train
 
 SMALL = dict(train_limit=1000, batch_size=100, plot=False)
 
@@ -166,7 +166,7 @@ def test_recipes_fill_unset_options():
 
 def test_resume_refuses_another_run(tmp_path):
     train(TrainConfig(out=str(tmp_path / "a"), epochs=1, hidden=64, **SMALL), log=quiet, progress=False)
-    from minicirc.checkpoint import CheckpointError
+    from minicirc.mnist.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="architecture"):
         train(TrainConfig(out=str(tmp_path / "b"), epochs=2, hidden=32, **SMALL),
@@ -286,7 +286,7 @@ def test_no_momentum_means_no_nesterov_whatever_the_recipe():
 
 
 def test_images_of_another_size_are_refused_before_training(tmp_path):
-    from minicirc.datasets import DataError, write_idx
+    from minicirc.mnist import DataError, write_idx
 
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 40), ("t10k", 10)):
@@ -297,7 +297,7 @@ def test_images_of_another_size_are_refused_before_training(tmp_path):
 
 
 def test_resume_on_other_data_is_refused_by_name(tmp_path):
-    from minicirc.datasets import write_idx
+    from minicirc.mnist import write_idx
 
     rng = np.random.default_rng(0)
 
@@ -348,7 +348,7 @@ def test_an_output_folder_that_cannot_be_written_is_found_before_training(tmp_pa
 ])
 def test_settings_from_python_are_checked_before_anything_runs(kw, message, monkeypatch):
     """The command line checks its options; from Python these ran an epoch (or nothing) first."""
-    import minicirc.train as tr
+    import minicirc.mnist.train as tr
 
     monkeypatch.setattr(tr, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     with pytest.raises(ConfigError, match=f"TrainConfig: {message}"):

@@ -14,7 +14,7 @@ def int_list(text: str) -> List[int]:
     ``"256,1024"`` -> ``[256, 1024]``; anything else is a usage error naming the value."""
     import argparse
 
-    from ..cli import _positive_int
+    from ..mnist.cli import _positive_int
 
     out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
     if not out:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import BlockCirculant, Circulant, Dense
 from ..backends import get_backend
-from ..cli import _nonneg_float, _positive_int
+from ..mnist.cli import _nonneg_float, _positive_int
 from . import int_list, write_report
 from .layer import _minicirc_step, backend_list
 from .timing import describe_threads, round_robin, run_meta, threads_in_use

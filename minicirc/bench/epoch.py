@@ -31,7 +31,7 @@ import numpy as np
 from . import write_report
 from .layer import CPU_BACKENDS, distinct
 from .timing import TooManyThreads, describe_threads, pinned_threads, run_meta, threads_in_use
-from ..cli import _nonneg_int, _positive_int
+from ..mnist.cli import _nonneg_int, _positive_int
 
 #: The model kinds that have a PyTorch twin in minicirc.bench.torch_models (not "block").
 TWINS = ("circulant", "dense", "hybrid")
@@ -64,8 +64,8 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
     """Median seconds per training epoch of each model on each backend and in PyTorch, all on
     ``threads`` threads (pinned by the caller: ``main`` uses ``timing.pinned_threads``); one row
     per (model, implementation)."""
-    from ..datasets import load_mnist
-    from ..train import TrainConfig, Trainer
+    from ..mnist import load_mnist
+    from ..mnist.train import TrainConfig, Trainer
     from .torch_models import build_torch_mlp, torch_optimizer
 
     # main() pinned the threads before this builds the trainers: their numba backends take that count
@@ -134,9 +134,9 @@ def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Opt
         raise RuntimeError(f"PyTorch runs on {torch.get_num_threads()} threads, not the {threads} asked; "
                            "pin them first (timing.pinned_threads)")
 
-    from ..datasets import load_mnist
-    from ..models import architecture
-    from ..train import TrainConfig
+    from ..mnist import load_mnist
+    from ..mnist.models import architecture
+    from ..mnist.train import TrainConfig
     from .torch_models import build_torch_mlp, torch_error, torch_optimizer
 
     data = load_mnist()                     # on the threads main() pinned

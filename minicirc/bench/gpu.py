@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import Circulant, Dense, __version__
 from . import int_list, write_report
-from ..cli import _nonneg_float, _nonneg_int, _positive_int
+from ..mnist.cli import _nonneg_float, _nonneg_int, _positive_int
 from .layer import _minicirc_step, torch_circulant_step, torch_linear_step
 from .timing import round_robin
 

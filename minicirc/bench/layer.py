@@ -48,7 +48,7 @@ from .. import Circulant, Dense, __version__
 from . import int_list, write_report
 from .timing import TooManyThreads, describe_threads, pinned_threads, round_robin, run_meta
 from ..backends import get_backend
-from ..cli import _nonneg_float, _nonneg_int, _positive_int
+from ..mnist.cli import _nonneg_float, _nonneg_int, _positive_int
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
 CIRCULANT = {"circ-numpy", "circ-numba", "circ-torch"}

@@ -19,9 +19,9 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ..backends import BACKENDS
-from ..cli import _positive_int
-from ..models import KINDS
-from ..train import ConfigError, TrainConfig, Trainer
+from ..mnist.cli import _positive_int
+from ..mnist.models import KINDS
+from ..mnist.train import ConfigError, TrainConfig, Trainer
 
 BATCH = 128
 

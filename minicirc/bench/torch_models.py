@@ -2,7 +2,7 @@
 
 Benchmark-only: imported by the benchmarks, never by the library, and PyTorch is not a
 dependency (``pip install torch``). Same architectures, initialisation distributions and
-recipes as minicirc.models / minicirc.recipes; the circulant layer is the same math
+recipes as minicirc.mnist.models / minicirc.mnist.recipes; the circulant layer is the same math
 (rfft, product, irfft) with autograd's backward.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def dense(d_in: int, d_out: int, gain: float, gen: Any) -> nn.Linear:
 
 
 def build_torch_mlp(arch: Dict[str, Any], seed: int = 0) -> nn.Sequential:
-    """The PyTorch twin of ``minicirc.models.build_mlp(arch)``."""
+    """The PyTorch twin of ``minicirc.mnist.models.build_mlp(arch)``."""
     gen = torch.Generator().manual_seed(seed)
     kind, h, L = arch["kind"], arch["hidden"], arch["layers"]
     mods = []

@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .backends import get_backend
-from .layers import BlockCirculant, Circulant, Dense, Dropout, Layer, ReLU, Sequential
+from ..backends import get_backend
+from ..layers import BlockCirculant, Circulant, Dense, Dropout, Layer, ReLU, Sequential
 
 KINDS = ("dense", "circulant", "hybrid", "block")
 

@@ -18,7 +18,7 @@ from .idx import DataError, DataFileNotFoundError, _parse, _read_bytes
 
 Split = Tuple[np.ndarray, np.ndarray]
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "mnist"
+BUNDLED = Path(__file__).resolve().parent / "data"
 
 # SHA-256 of the decompressed files: the published checksums of the original distribution
 SHA256 = {

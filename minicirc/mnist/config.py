@@ -14,9 +14,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ._args import is_real
+from .._args import is_real
 from .checkpoint import CheckpointError, read_checkpoint
-from .optim import constant_lr, cosine_lr
+from ..optim import constant_lr, cosine_lr
 from .recipes import RECIPES
 
 SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": cosine_lr, "constant": constant_lr}
@@ -101,7 +101,7 @@ class TrainConfig:
 
 def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
     """``values`` (a TrainConfig's fields) checked and normalised; see ``TrainConfig.resolved``."""
-    from .backends import BACKENDS
+    from ..backends import BACKENDS
     from .models import KINDS
 
     def number(name: str, ok: Callable[[float], bool], what: str, integer: bool = False,

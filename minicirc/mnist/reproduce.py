@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from . import __version__
-from .backends import BACKENDS
+from .. import __version__
+from ..backends import BACKENDS
 from .cli import _nonneg_int, _positive_int
 from .train import DIVERGED, TrainingStopped
 
-#: name -> TrainConfig overrides. The recipes (minicirc/recipes.py) fill in the rest.
+#: name -> TrainConfig overrides. The recipes (minicirc/mnist/recipes.py) fill in the rest.
 EXPERIMENTS: Dict[str, Dict[str, Any]] = {
     "dense": {"model": "dense"},
     "circulant": {"model": "circulant"},
@@ -106,7 +106,7 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
         f"{platform.machine()}, {time.strftime('%Y-%m-%d')}; {seconds / 60:.0f} minutes in all). "
         "Test error over the 10,000 MNIST test images after the last epoch, mean and sample "
         "standard deviation over seeds; 'FC params' counts every trainable weight and bias; "
-        "compression is against the dense layers of the same widths. Recipes: minicirc/recipes.py, "
+        "compression is against the dense layers of the same widths. Recipes: minicirc/mnist/recipes.py, "
         "chosen on a validation split (docs/results/tuning.md).",
         "",
         f"'stalled' counts the runs with an epoch whose training error stayed above {STALLED:.0%} "

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
-from . import __version__
+from .. import __version__
 
 
 def _number(kind: type, ok: "Callable[[float], bool]", what: str) -> "Callable[[str], float]":
@@ -46,14 +46,14 @@ def _validation(text: str) -> float:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .backends import BACKENDS
+    from ..backends import BACKENDS
     from .models import KINDS
 
     p = sub.add_parser("train", help="train an MLP on MNIST",
                        description="Train an MLP on MNIST. With no options: the circulant MLP (input "
                                    "zero-padded to 1024, two circulant layers with sign flips, dense "
                                    "output) with its recipe, then print its test error. Options left "
-                                   "unset take the chosen model's recipe (minicirc/recipes.py).")
+                                   "unset take the chosen model's recipe (minicirc/mnist/recipes.py).")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=KINDS, default="circulant",
                    help="dense, circulant, hybrid (dense first layer) or block (block-circulant)")
@@ -147,7 +147,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    from .backends import BACKENDS
+    from ..backends import BACKENDS
 
     p = sub.add_parser("evaluate", help="test error and confusion matrix of a checkpoint")
     p.add_argument("checkpoint")
@@ -185,7 +185,7 @@ def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-un
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .datasets import load_mnist
+    from .dataset import load_mnist
     from .train import epochs_text, evaluate
 
     meta, model = _load_model(args.checkpoint, args.backend)
@@ -228,7 +228,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 #: Subcommands whose options belong to another module's own ``main(argv)``.
 PASSTHROUGH = {
-    "reproduce": ("minicirc.reproduce", "train every model over several seeds and write docs/results/mnist.md"),
+    "reproduce": ("minicirc.mnist.reproduce", "train every model over several seeds and write docs/results/mnist.md"),
     "bench": ("minicirc.bench.layer", "time the circulant layer against dense and PyTorch"),
 }
 
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from .checkpoint import CheckpointError
-    from .datasets import DataError
+    from .idx import DataError
     from .train import ConfigError, TrainingStopped
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -19,8 +19,8 @@ from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 
-from . import __version__
-from .backends import array_module
+from .. import __version__
+from ..backends import array_module
 
 FORMAT = "minicirc-checkpoint"
 FORMAT_VERSION = 1

@@ -25,16 +25,18 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__
-from .backends import array_module, get_backend
+from .. import __version__
+from ..backends import array_module, get_backend
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
-from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.train's)
-from .datasets import Batches, DataError, load_mnist
-from .layers import Dropout, Sequential
-from .layers.base import NonFiniteError
-from .losses import SoftmaxCrossEntropy
+from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.mnist.train's)
+from ..batches import Batches
+from .dataset import load_mnist
+from .idx import DataError
+from ..layers import Dropout, Sequential
+from ..layers.base import NonFiniteError
+from ..losses import SoftmaxCrossEntropy
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
-from .optim import SGD, Adam
+from ..optim import SGD, Adam
 
 
 #: Exit status of a run stopped by a non-finite loss or weight (as the command line returns it).
