@@ -1,5 +1,6 @@
 """Training: a smoke run that learns, bit-exact resume, Ctrl-C, non-finite loss."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -370,3 +371,32 @@ def test_a_path_and_a_numpy_dtype_from_python_are_written_into_the_checkpoint(tm
     assert meta["config"]["hidden"] == 32 and meta["config"]["validation"] == 100
     assert meta["config"]["epochs"] == 1 and meta["config"]["lr"] == 0.001
     assert saved["final"]["test_error"] is not None
+
+
+def test_the_command_trains_where_python_has_no_resource_module(tmp_path):
+    """Windows has no ``resource`` module: the command must start and train all the same, with no
+    peak memory to report (``None`` in results.json, not a guess)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    args = ["train", "--epochs", "1", "--train-limit", "200", "--hidden", "32", "--no-plot", "--out", str(tmp_path)]
+    code = ("import sys; sys.modules['resource'] = None  # what 'import resource' meets on Windows\n"
+            "from minicirc.mnist.cli import main\n"
+            f"sys.exit(main({args!r}))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["final"]["peak_rss_mb"] is None and results["epochs"][0]["peak_rss_mb"] is None
+    assert results["final"]["test_error"] is not None
+
+
+def test_peak_memory_is_none_without_resource_and_a_number_with_it(monkeypatch):
+    from minicirc.mnist import train as tr
+
+    assert tr._peak_rss_mb() > 0
+    monkeypatch.setitem(sys.modules, "resource", None)
+    assert tr._peak_rss_mb() is None

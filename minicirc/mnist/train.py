@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import shutil
 import signal
 import sys
@@ -62,16 +61,22 @@ def evaluate(model: Sequential, X: Any, y: Any, batch: int = 2000) -> Dict[str, 
     return {"error": wrong / X.shape[0], "wrong": wrong, "pred": p}
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
+def _peak_rss_mb() -> Optional[float]:
+    """Peak resident memory in MiB; None where Python has no ``resource`` module (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 1024.0)   # bytes on macOS, KiB on Linux
 
 
 def _rss_mb() -> Optional[float]:
     """Resident memory now (Linux), to show that nothing grows from epoch to epoch."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-    except (OSError, ValueError, IndexError):
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):   # no /proc, or no os.sysconf
         return None
 
 
