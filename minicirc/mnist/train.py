@@ -33,6 +33,7 @@ from .dataset import load_mnist
 from .idx import DataError
 from ..layers import Dropout, Sequential
 from ..layers.base import NonFiniteError
+from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
 from ..optim import SGD, Adam
@@ -80,6 +81,42 @@ def _rss_mb() -> Optional[float]:
         return None
 
 
+def _writable_folder(out: Path) -> Path:
+    """``out``, made if missing and checked writable: before the data loads, so that a folder
+    that cannot be made or written costs no wait (nor, found at the first checkpoint, an epoch)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"output folder {out}: cannot create it ({e.strerror or e})") from e
+    probe = out / f".minicirc-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output folder {out}: cannot write in it ({e.strerror or e})") from e
+    return out
+
+
+def _load_data(c: TrainConfig, d_in: int, backend: Any) -> Tuple[Any, Any, Any]:
+    """The (train, validation or None, test) sets of ``(images, labels)``, on ``backend``."""
+    data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
+    Xtr, ytr = data.train
+    if Xtr.shape[1] != d_in:
+        raise DataError(f"{c.data or 'the bundled MNIST'}: images of {Xtr.shape[1]} pixels, the "
+                        f"{c.model} MLP takes {d_in} (28 x 28)")
+    if c.train_limit:
+        Xtr, ytr = Xtr[: c.train_limit], ytr[: c.train_limit]
+    on = backend.asarray
+    val = None if data.val is None else (on(data.val[0]), on(data.val[1]))
+    return (on(Xtr), on(ytr)), val, (on(data.test[0]), on(data.test[1]))
+
+
+def _optimizer(c: TrainConfig, model: Sequential) -> Any:
+    if c.optimizer == "sgd":
+        return SGD(model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+    return Adam(model, lr=c.lr, weight_decay=c.weight_decay)   # "adam": resolved() lets no other name through
+
+
 def _dropouts(model: Sequential) -> List[Dropout]:
     return [layer for layer in model.layers if isinstance(layer, Dropout)]
 
@@ -104,38 +141,14 @@ class Trainer:
         self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
                                  dropout=c.dropout, block=c.block)
         self.backend = get_backend(c.backend)
-        self.out = Path(c.out)
-        try:        # before the data loads: a folder that cannot be made should not cost that wait
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"output folder {self.out}: cannot create it ({e.strerror or e})") from e
-        probe = self.out / f".minicirc-write-test-{os.getpid()}"
-        try:        # nor one that exists but cannot be written to, found at the first checkpoint
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise ConfigError(f"output folder {self.out}: cannot write in it ({e.strerror or e})") from e
-        data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
-        Xtr, ytr = data.train
-        if Xtr.shape[1] != self.arch["d_in"]:
-            raise DataError(f"{c.data or 'the bundled MNIST'}: images of {Xtr.shape[1]} pixels, the "
-                            f"{c.model} MLP takes {self.arch['d_in']} (28 x 28)")
-        if c.train_limit:
-            Xtr, ytr = Xtr[: c.train_limit], ytr[: c.train_limit]
-        bk = self.backend
-        self.train_set = (bk.asarray(Xtr), bk.asarray(ytr))
-        self.val_set = None if data.val is None else (bk.asarray(data.val[0]), bk.asarray(data.val[1]))
-        self.test_set = (bk.asarray(data.test[0]), bk.asarray(data.test[1]))
+        self.out = _writable_folder(Path(c.out))
+        self.train_set, self.val_set, self.test_set = _load_data(c, self.arch["d_in"], self.backend)
         model_seed, data_seed = np.random.SeedSequence(c.seed).spawn(2)
         self.model = build_mlp(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
                                backend=self.backend)
         self.batches = Batches(*self.train_set, c.batch_size, seed=np.random.default_rng(data_seed))
         self.loss = SoftmaxCrossEntropy(check_labels=False)   # labels were validated on load
-        if c.optimizer == "sgd":
-            self.opt: Any = SGD(self.model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
-                                weight_decay=c.weight_decay)
-        else:                  # "adam": resolved() lets no other name through
-            self.opt = Adam(self.model, lr=c.lr, weight_decay=c.weight_decay)
+        self.opt = _optimizer(c, self.model)
         self.schedule = SCHEDULES[c.schedule]
         self.total_steps = c.epochs * len(self.batches)
         self.step = 0          # optimizer steps taken
@@ -164,6 +177,23 @@ class Trainer:
 
     def resume(self, path: str) -> None:
         meta, arrays = read_checkpoint(path)
+        self._refuse_another_run(path, meta)
+        load_into(self.model, arrays, path, optimizer=self.opt)
+        if "optim/t" not in arrays:         # older checkpoints kept the step count only here
+            self.opt.t = int(meta["optimizer"]["t"])
+        self.batches.set_state(meta["batches"])
+        for d, st in zip(_dropouts(self.model), meta["dropout_rng"]):
+            d.rng.bit_generator.state = st
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.history = list(meta.get("history", []))
+        self._partial = meta.get("partial_epoch")
+        self._last_good = (Path(path), self.epoch, self.step)
+        where = (f"continuing in epoch {self.epoch + 1}" if self.epoch < self.config.epochs
+                 else "all of its epochs are done")
+        self.log(f"resumed from {path}: {epochs_text(self.epoch)} complete, step {self.step}; {where}")
+
+    def _refuse_another_run(self, path: str, meta: Dict[str, Any]) -> None:
+        """A resumed run continues the checkpoint's: the same architecture, settings and data."""
         if meta.get("arch") != self.arch:
             raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
                                   f"this run builds {self.arch}")
@@ -182,19 +212,6 @@ class Trainer:
             raise CheckpointError(f"{path}: checkpoint was trained on {saved_n} training images, this "
                                   f"run has {self.batches.n} (from {self.config.data or 'the bundled MNIST'}); "
                                   f"resuming needs the same data")
-        load_into(self.model, arrays, path, optimizer=self.opt)
-        if "optim/t" not in arrays:         # older checkpoints kept the step count only here
-            self.opt.t = int(meta["optimizer"]["t"])
-        self.batches.set_state(meta["batches"])
-        for d, st in zip(_dropouts(self.model), meta["dropout_rng"]):
-            d.rng.bit_generator.state = st
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.history = list(meta.get("history", []))
-        self._partial = meta.get("partial_epoch")
-        self._last_good = (Path(path), self.epoch, self.step)
-        where = (f"continuing in epoch {self.epoch + 1}" if self.epoch < self.config.epochs
-                 else "all of its epochs are done")
-        self.log(f"resumed from {path}: {epochs_text(self.epoch)} complete, step {self.step}; {where}")
 
     # -- the loop -------------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
@@ -241,10 +258,9 @@ class Trainer:
 
     def _train_epoch(self) -> Optional[Dict[str, Any]]:
         """One pass over the training batches; None if Ctrl-C asked to stop mid-way."""
-        c, model, loss, opt = self.config, self.model, self.loss, self.opt
-        model.train()
+        self.model.train()
         start = time.perf_counter()
-        bar = _progress(len(self.batches), f"epoch {self.epoch + 1}/{c.epochs}", self.progress)
+        bar = progress_bar(len(self.batches), f"epoch {self.epoch + 1}/{self.config.epochs}", self.progress)
         meter = _EpochMeter(self.backend, self._partial)
         started_earlier = self._partial["seconds"] if self._partial else 0.0
         self._partial = None
@@ -255,20 +271,7 @@ class Trainer:
         # end of the last good epoch, is what a NaN found then falls back to.
         read_every = 1 if self.backend.on_host else (_BAR_EVERY if bar is not None else 0)
         for xb, yb in self.batches:
-            opt.lr = self.schedule(c.lr, self.step, self.total_steps, c.warmup)
-            try:
-                z = model.forward(xb)
-                value, right = loss.forward(z, yb), (z.argmax(axis=1) == yb).sum()
-            except NonFiniteError:          # a layer met NaN: the weights went non-finite
-                z, value, right = None, math.nan, 0
-            meter.add(self.step + 1, value, right, xb.shape[0])
-            if read_every == 1 or z is None:
-                self._read(meter)           # raises TrainingStopped on a non-finite loss
-            model.backward(loss.backward())
-            opt.step()
-            self.step += 1
-            if read_every > 1 and self.step % read_every == 0:
-                self._read(meter)
+            self._step(xb, yb, meter, read_every)
             if bar is not None:
                 bar.update(1)
                 if self.step % _BAR_EVERY == 0:
@@ -285,13 +288,36 @@ class Trainer:
         if self._stop_requested and self.batches.epoch_index == epoch:
             self._partial = {**meter.totals(), "seconds": seconds}
             return None
+        return self._epoch_record(meter, seconds)
+
+    def _step(self, xb: Any, yb: Any, meter: "_EpochMeter", read_every: int) -> None:
+        """``train_step`` at the schedule's learning rate, its loss and right answers metered."""
+        c = self.config
+        self.opt.lr = self.schedule(c.lr, self.step, self.total_steps, c.warmup)
+
+        def count(value: Any, z: Any) -> None:          # between the loss and the update
+            meter.add(self.step + 1, value, (z.argmax(axis=1) == yb).sum(), xb.shape[0])
+            if read_every == 1:
+                self._read(meter)           # raises TrainingStopped on a non-finite loss
+
+        try:
+            train_step(self.model, self.loss, self.opt, xb, yb, before_update=count)
+        except NonFiniteError:              # a layer met NaN: the weights went non-finite
+            meter.add(self.step + 1, math.nan, 0, xb.shape[0])
+            self._read(meter)               # raises TrainingStopped, naming this step
+        self.step += 1
+        if read_every > 1 and self.step % read_every == 0:
+            self._read(meter)
+
+    def _epoch_record(self, meter: "_EpochMeter", seconds: float) -> Dict[str, Any]:
+        """The epoch's line of the history: training metrics, memory, and evaluation."""
         record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": meter.loss,
                   "train_error": meter.error, "seconds": seconds,
-                  "samples_per_second": meter.seen / seconds, "lr_end": opt.lr, "rss_mb": _rss_mb(),
+                  "samples_per_second": meter.seen / seconds, "lr_end": self.opt.lr, "rss_mb": _rss_mb(),
                   "peak_rss_mb": _peak_rss_mb()}
         if self.val_set is not None:
-            record["val_error"] = evaluate(model, *self.val_set)["error"]
-        record["test_error"] = evaluate(model, *self.test_set)["error"]
+            record["val_error"] = evaluate(self.model, *self.val_set)["error"]
+        record["test_error"] = evaluate(self.model, *self.test_set)["error"]
         return record
 
     def _read(self, meter: "_EpochMeter") -> None:
@@ -408,15 +434,6 @@ class _EpochMeter:
     @property
     def error(self) -> float:
         return 1.0 - self.total_right / max(self.seen, 1)
-
-
-def _progress(total: int, desc: str, enabled: Optional[bool]) -> Any:
-    """A tqdm bar on a terminal (or when asked), nothing otherwise (logs stay clean)."""
-    if enabled is False or (enabled is None and not sys.stderr.isatty()):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
 
 
 def _is_main_thread() -> bool:
