@@ -134,11 +134,13 @@ def test_a_value_beyond_float32_is_refused_not_made_infinite(backend):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"hidden": 2.5}, "hidden must be a whole number >= 1, got 2.5"),
-    ({"layers": 0}, "layers must be a whole number >= 1, got 0"),
+    ({"hidden": 2.5}, "hidden must be a positive integer, got 2.5"),
+    ({"layers": 0}, "layers must be a positive integer, got 0"),
     ({"dropout": None}, "dropout must be a number in [0, 1), got None"),
     ({"dropout": 1.0}, "dropout must be a number in [0, 1), got 1.0"),
-    ({"kind": "block", "block": 2.5}, "needs a block size, a whole number >= 1, got 2.5"),
+    ({"kind": "block", "block": 2.5}, "kind 'block': block must be a positive integer, got 2.5"),
+    ({"kind": "block"}, "kind 'block': block must be a positive integer, got None"),
+    ({"hidden": True}, "hidden must be a positive integer, got True"),
 ])
 def test_architecture_refuses_what_it_would_otherwise_round_or_crash_on(kw, message):
     from minicirc.mnist.models import architecture

@@ -10,96 +10,56 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, List, Optional
+from dataclasses import fields
+from typing import Any, List, Optional
 
 from .. import __version__
+from .config import FROM_RECIPE, TrainConfig
+from .settings import FLAG, FRACTION, NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT
 
 
-def _number(kind: type, ok: "Callable[[float], bool]", what: str) -> "Callable[[str], float]":
-    """An argparse type: parse ``kind`` and check it, with an argparse-style message."""
-    def parse(text: str) -> float:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not ok(v) or v != v or v in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-        return v
-    return parse
-
-
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_nonneg_int = _number(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _number(float, lambda v: v > 0, "a positive number")
-_nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
-_unit_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-
-
-def _validation(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text!r}") from None
-    if not v == v or v in (float("inf"), float("-inf")) or v < 0 or (v >= 1 and v != int(v)):
-        raise argparse.ArgumentTypeError(f"expected a count or a fraction in (0, 1), got {text}")
-    return int(v) if v >= 1 else v
+# The rules' parsers under the names the other commands' options use.
+_positive_int, _nonneg_int = POSITIVE_INT.parse, NONNEG_INT.parse
+_positive_float, _nonneg_float, _unit_float = POSITIVE.parse, NONNEG.parse, FRACTION.parse
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from ..backends import BACKENDS
-    from .models import KINDS
-
     p = sub.add_parser("train", help="train an MLP on MNIST",
                        description="Train an MLP on MNIST. With no options: the circulant MLP (input "
                                    "zero-padded to 1024, two circulant layers with sign flips, dense "
                                    "output) with its recipe, then print its test error. Options left "
                                    "unset take the chosen model's recipe (minicirc/mnist/recipes.py).")
-    m = p.add_argument_group("model")
-    m.add_argument("--model", choices=KINDS, default="circulant",
-                   help="dense, circulant, hybrid (dense first layer) or block (block-circulant)")
-    m.add_argument("--hidden", type=_positive_int, default=1024, help="hidden width (default 1024)")
-    m.add_argument("--layers", type=_positive_int, default=2, help="hidden layers (default 2)")
-    m.add_argument("--block", type=_positive_int, default=None, help="block size for --model block")
-    m.add_argument("--no-sign-flip", dest="sign_flip", action="store_false",
-                   help="circulant layers without the random sign diagonal D")
-    m.add_argument("--dropout", type=_unit_float, default=None, help="dropout rate after each hidden layer")
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=("sgd", "adam"), default=None)
-    o.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
-    o.add_argument("--momentum", type=_unit_float, default=None, help="SGD momentum")
-    o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
-    o.add_argument("--no-nesterov", dest="nesterov", action="store_false",
-                   help="plain momentum, where the recipe has Nesterov's (dense)")
-    o.add_argument("--weight-decay", type=_nonneg_float, default=None,
-                   help="SGD: L2; Adam: decoupled (AdamW)")
-    o.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    o.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
-    o.add_argument("--epochs", type=_positive_int, default=None)
-    o.add_argument("--batch-size", type=_positive_int, default=128)
-    r = p.add_argument_group("run")
-    r.add_argument("--seed", type=_nonneg_int, default=0)
-    r.add_argument("--backend", choices=BACKENDS, default="numpy")
-    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    r.add_argument("--validation", type=_validation, default=0,
-                   help="hold out this many training images (or this fraction) for validation")
-    r.add_argument("--train-limit", type=_positive_int, default=None,
-                   help="train on the first N training images only (smoke tests)")
-    r.add_argument("--data", default=None, help="directory of MNIST IDX files (default: the bundled copy)")
-    r.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip the MNIST checksums (other data under the MNIST file names)")
-    r.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
-    r.add_argument("--save-every", type=_nonneg_int, default=0,
-                   help="also keep epoch-NNN.npz every N epochs")
+    groups = {name: p.add_argument_group(name) for name in ("model", "optimisation", "run")}
+    for f in fields(TrainConfig):
+        _add_setting(groups[f.metadata["group"]], f)
+    r = groups["run"]
     r.add_argument("--resume", metavar="CHECKPOINT", default=None,
                    help="continue the run that wrote CHECKPOINT, with its settings, in its folder "
                         "unless --out names another (options given here may change only where and "
                         "how it runs: --backend, --out, --data (the same images), --no-verify, "
                         "--save-every, --no-plot; with --schedule constant, also more --epochs)")
-    r.add_argument("--no-plot", dest="plot", action="store_false", help="skip curves.png")
     r.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="force the progress bar (default: only on a terminal)")
-    r.add_argument("--no-progress", dest="progress", action="store_false")
+    r.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+
+def _add_setting(group: Any, f: Any) -> None:
+    """The option of ``TrainConfig`` field ``f``: ``--name-with-dashes``, checked by its rule."""
+    rule, help, option = f.metadata["rule"], f.metadata["help"], "--" + f.name.replace("_", "-")
+    if rule is FLAG and f.default is True:         # on unless turned off
+        group.add_argument("--no-" + option[2:], dest=f.name, action="store_false", help=help)
+        return
+    if rule is FLAG:                               # None: the recipe's, unless given either way
+        group.add_argument(option, action="store_true", default=None, help=help)
+        group.add_argument("--no-" + option[2:], dest=f.name, action="store_false", help=f.metadata["no_help"])
+        return
+    if f.name in FROM_RECIPE:
+        help += " (default: the model's recipe)"
+    elif f.default is not None:
+        help += f" (default {f.default})"
+    kind = {"choices": rule.options} if hasattr(rule, "options") else {"type": getattr(rule, "parse", str)}
+    group.add_argument(option, default=f.default, help=help, **kind)
 
 
 #: Stands for "not on the command line" while the train options are parsed a second time.
@@ -112,8 +72,6 @@ def _given(args: argparse.Namespace) -> dict:
     Parsed again into a namespace preset with ``_UNSET``: argparse fills in a default only
     where the namespace has no value yet, so whatever is still ``_UNSET`` was not given.
     """
-    from .train import TrainConfig
-
     keys = set(TrainConfig.__dataclass_fields__)
     ns = argparse.Namespace(**{a.dest: _UNSET for a in args.parser._actions if a.dest in keys})
     args.parser.parse_args(args.argv, namespace=ns)
@@ -121,7 +79,7 @@ def _given(args: argparse.Namespace) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from .train import train
 
     given = _given(args)
     if args.resume:

@@ -6,20 +6,24 @@ setting from Python fails before any data loads, never after an epoch of trainin
 """
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from .._args import is_real
+from ..backends import BACKENDS
 from .checkpoint import CheckpointError, read_checkpoint
+from .models import KINDS
 from ..optim import constant_lr, cosine_lr
 from .recipes import RECIPES
+from .settings import (FLAG, FRACTION, NONNEG, NONNEG_INT, PATH, POSITIVE, POSITIVE_INT, Choice,
+                       CountOrFraction, require, setting)
 
 SCHEDULES: Dict[str, Callable[..., float]] = {"cosine": cosine_lr, "constant": constant_lr}
+
+#: The settings whose ``None`` takes the model kind's recipe (``TrainConfig.resolved``).
+FROM_RECIPE = ("momentum", "nesterov", *sorted(set().union(*RECIPES.values())))
 
 #: The settings that define what a run computes: a resumed run must have the checkpoint's.
 #: (backend, data, out, save_every, plot and verify may change: where and how, not what.)
@@ -32,35 +36,59 @@ class ConfigError(ValueError):
     """The run's settings do not make a run: an option out of range or options that conflict."""
 
 
+def _dtype_name(v: Any) -> Any:
+    """``np.float64`` or ``"float64"`` -> ``"float64"``. None is no dtype here: ``np.dtype(None)``
+    would quietly be float64."""
+    if v is None:
+        raise TypeError("no dtype")
+    return np.dtype(v).name
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a run. ``None`` means: take the model kind's recipe."""
+    """Everything that defines a run. ``None`` means: take the model kind's recipe.
 
-    model: str = "circulant"
-    hidden: int = 1024
-    layers: int = 2
-    sign_flip: bool = True
-    block: Optional[int] = None
-    dropout: Optional[float] = None
-    optimizer: Optional[str] = None
-    lr: Optional[float] = None
-    momentum: Optional[float] = None
-    nesterov: Optional[bool] = None
-    weight_decay: Optional[float] = None
-    schedule: str = "cosine"
-    warmup: int = 0
-    epochs: Optional[int] = None
-    batch_size: int = 128
-    seed: int = 0
-    backend: str = "numpy"
-    dtype: str = "float32"
-    validation: float = 0
-    train_limit: Optional[int] = None
-    data: Optional[str] = None
-    verify: bool = True
-    out: str = "runs/latest"
-    save_every: int = 0
-    plot: bool = True
+    Each field is a ``setting``: its rule (checked by ``resolved``), its default and its help,
+    from which ``minicirc train`` builds its options (``cli.py``).
+    """
+
+    model: str = setting("circulant", Choice(KINDS), "dense, circulant, hybrid (dense first layer) or "
+                         "block (block-circulant)", group="model")
+    hidden: int = setting(1024, POSITIVE_INT, "hidden width", group="model")
+    layers: int = setting(2, POSITIVE_INT, "hidden layers", group="model")
+    sign_flip: bool = setting(True, FLAG, "circulant layers without the random sign diagonal D", group="model")
+    block: Optional[int] = setting(None, POSITIVE_INT, "block size for --model block", group="model")
+    dropout: Optional[float] = setting(None, FRACTION, "dropout rate after each hidden layer", group="model")
+    optimizer: Optional[str] = setting(None, Choice(("sgd", "adam")), "sgd or adam (AdamW)",
+                                       group="optimisation")
+    lr: Optional[float] = setting(None, POSITIVE, "peak learning rate", group="optimisation")
+    momentum: Optional[float] = setting(None, FRACTION, "SGD momentum", group="optimisation")
+    nesterov: Optional[bool] = setting(None, FLAG, "Nesterov momentum (SGD)", group="optimisation",
+                                       no_help="plain momentum, where the recipe has Nesterov's (dense)")
+    weight_decay: Optional[float] = setting(None, NONNEG, "SGD: L2; Adam: decoupled (AdamW)",
+                                            group="optimisation")
+    schedule: str = setting("cosine", Choice(tuple(SCHEDULES)), "the learning rate over the run: "
+                            "cosine decay from --lr, or --lr throughout", group="optimisation")
+    warmup: int = setting(0, NONNEG_INT, "linear warm-up steps", group="optimisation")
+    epochs: Optional[int] = setting(None, POSITIVE_INT, "passes over the training images",
+                                    group="optimisation")
+    batch_size: int = setting(128, POSITIVE_INT, "training images per step", group="optimisation")
+    seed: int = setting(0, NONNEG_INT, "seeds the weights, the shuffles and the validation split",
+                        group="run")
+    backend: str = setting("numpy", Choice(BACKENDS), "where the layers compute", group="run")
+    dtype: str = setting("float32", Choice(("float32", "float64"), "float32 or float64", _dtype_name),
+                         "the floating-point type of weights and activations", group="run")
+    validation: float = setting(0, CountOrFraction(), "hold out this many training images (or this "
+                                "fraction) for validation", group="run")
+    train_limit: Optional[int] = setting(None, POSITIVE_INT, "train on the first N training images only "
+                                         "(smoke tests)", group="run")
+    data: Optional[str] = setting(None, PATH, "directory of MNIST IDX files (default: the bundled copy)",
+                                  group="run")
+    verify: bool = setting(True, FLAG, "skip the MNIST checksums (other data under the MNIST file names)",
+                           group="run")
+    out: str = setting("runs/latest", PATH, "output directory", group="run")
+    save_every: int = setting(0, NONNEG_INT, "also keep epoch-NNN.npz every N epochs", group="run")
+    plot: bool = setting(True, FLAG, "skip curves.png", group="run")
 
     def resolved(self) -> "TrainConfig":
         """A checked copy with every ``None`` filled from the recipe of ``model``.
@@ -71,7 +99,7 @@ class TrainConfig:
         settings can be written into a checkpoint.
         """
         values = _checked(asdict(self))
-        recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[values["model"]]}
+        recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[values["model"]]}   # keys: FROM_RECIPE
         if self.nesterov is None and self.momentum == 0:
             values["nesterov"] = False          # no momentum, no Nesterov: not the recipe's to insist
         for k, v in recipe.items():
@@ -100,66 +128,11 @@ class TrainConfig:
 
 
 def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
-    """``values`` (a TrainConfig's fields) checked and normalised; see ``TrainConfig.resolved``."""
-    from ..backends import BACKENDS
-    from .models import KINDS
-
-    def number(name: str, ok: Callable[[float], bool], what: str, integer: bool = False,
-               optional: bool = False) -> None:
-        v = values[name]
-        if v is None and optional:
-            return
-        # 15.0 epochs is 15 (the value, not its type, must be whole); 2.5 is refused.
-        if not is_real(v) or not math.isfinite(v) or (integer and not float(v).is_integer()) or not ok(v):
-            raise ConfigError(f"TrainConfig: {name} must be {what}, got {v!r}")
-        values[name] = int(v) if integer else float(v)
-
-    def choice(name: str, options: Tuple[str, ...], optional: bool = False) -> None:
-        v = values[name]
-        if not (v is None and optional) and v not in options:
-            raise ConfigError(f"TrainConfig: {name} must be one of {', '.join(options)}, got {v!r}")
-
-    def flag(name: str, optional: bool = False) -> None:
-        v = values[name]
-        if not (v is None and optional) and not isinstance(v, (bool, np.bool_)):
-            raise ConfigError(f"TrainConfig: {name} must be True or False, got {v!r}")
-        values[name] = v if v is None else bool(v)
-
-    choice("model", KINDS)
-    number("hidden", lambda v: v >= 1, "a positive integer", integer=True)
-    number("layers", lambda v: v >= 1, "a positive integer", integer=True)
-    flag("sign_flip")
-    number("block", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
-    number("dropout", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
-    choice("optimizer", ("sgd", "adam"), optional=True)
-    number("lr", lambda v: v > 0, "a positive number", optional=True)
-    number("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
-    flag("nesterov", optional=True)
-    number("weight_decay", lambda v: v >= 0, "a number >= 0", optional=True)
-    choice("schedule", tuple(SCHEDULES))
-    number("warmup", lambda v: v >= 0, "a non-negative integer", integer=True)
-    number("epochs", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
-    number("batch_size", lambda v: v >= 1, "a positive integer", integer=True)
-    number("seed", lambda v: v >= 0, "a non-negative integer", integer=True)
-    choice("backend", BACKENDS)
-    try:       # None is not "the default": np.dtype(None) would quietly be float64
-        dtype = None if values["dtype"] is None else np.dtype(values["dtype"]).name
-    except TypeError:
-        dtype = None
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"TrainConfig: dtype must be float32 or float64, got {values['dtype']!r}")
-    values["dtype"] = dtype
-    v = values["validation"]                   # a count of images, or a fraction of them
-    count = is_real(v) and math.isfinite(v) and float(v).is_integer()
-    number("validation", lambda v: v >= 0 and (v < 1 or count), "a count or a fraction in (0, 1)",
-           integer=count)
-    number("train_limit", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
-    for name in ("data", "out"):
-        v = values[name]
-        if not ((v is None and name == "data") or isinstance(v, (str, os.PathLike))):
-            raise ConfigError(f"TrainConfig: {name} must be a path, got {v!r}")
-        values[name] = v if v is None else os.fspath(v)
-    flag("verify")
-    number("save_every", lambda v: v >= 0, "a non-negative integer", integer=True)
-    flag("plot")
+    """``values`` (a TrainConfig's fields) checked by each field's rule and normalised; ``None``
+    passes where it is the default (the recipe's value); see ``TrainConfig.resolved``."""
+    for f in fields(TrainConfig):
+        v = values[f.name]
+        if not (v is None and f.default is None):
+            values[f.name] = require(f.metadata["rule"], f.name, v, ConfigError, "TrainConfig: ")
     return values
+

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..layers import BlockCirculant, Circulant, Dense, Dropout, Layer, ReLU, Sequential
+from .settings import FRACTION, POSITIVE_INT, require
 
 KINDS = ("dense", "circulant", "hybrid", "block")
 
@@ -31,21 +32,15 @@ def architecture(kind: str = "circulant", *, hidden: int = 1024, layers: int = 2
     """Validate and return the description ``build_mlp`` takes."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-
-    def whole(v: Any) -> bool:                      # 2.5 must not quietly become 2
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-    for name, v in (("hidden", hidden), ("layers", layers), ("d_in", d_in), ("classes", classes)):
-        if not whole(v) or v < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
-    if kind == "block" and not (whole(block) and block >= 1):
-        raise ValueError(f"kind 'block' needs a block size, a whole number >= 1, got {block!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)) \
-            or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    return {"kind": kind, "hidden": int(hidden), "layers": int(layers), "sign_flip": bool(sign_flip),
-            "dropout": float(dropout), "block": None if block is None else int(block),
-            "d_in": int(d_in), "classes": int(classes)}
+    # The training settings' rules (settings.py), so that these say what TrainConfig says;
+    # each returns the value as an int or a float (2.5 is refused, never rounded).
+    hidden, layers, d_in, classes = (require(POSITIVE_INT, name, v) for name, v in
+                                     (("hidden", hidden), ("layers", layers), ("d_in", d_in), ("classes", classes)))
+    if kind == "block":
+        block = require(POSITIVE_INT, "block", block, prefix="kind 'block': ")
+    dropout = require(FRACTION, "dropout", dropout)
+    return {"kind": kind, "hidden": hidden, "layers": layers, "sign_flip": bool(sign_flip),
+            "dropout": dropout, "block": None if block is None else int(block), "d_in": d_in, "classes": classes}
 
 
 def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,

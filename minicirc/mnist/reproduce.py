@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from .. import __version__
 from ..backends import BACKENDS
-from .cli import _nonneg_int, _positive_int
+from .settings import NONNEG_INT, POSITIVE_INT
 from .train import DIVERGED, TrainingStopped
 
 #: name -> TrainConfig overrides. The recipes (minicirc/mnist/recipes.py) fill in the rest.
@@ -157,10 +157,10 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=list(EXPERIMENTS), default=DEFAULT_MODELS,
                    help=f"default: {' '.join(DEFAULT_MODELS)}")
-    p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=_positive_int, default=None, help="default: each recipe's")
+    p.add_argument("--seeds", nargs="+", type=NONNEG_INT.parse, default=[0, 1, 2])
+    p.add_argument("--epochs", type=POSITIVE_INT.parse, default=None, help="default: each recipe's")
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
-    p.add_argument("--train-limit", type=_positive_int, default=None,
+    p.add_argument("--train-limit", type=POSITIVE_INT.parse, default=None,
                    help="first N training images (smoke tests)")
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
     p.add_argument("--doc", default="docs/results/mnist.md", help="the markdown file to write")
