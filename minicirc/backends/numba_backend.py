@@ -4,24 +4,22 @@ Numba has no FFT, so the transforms stay with ``scipy.fft`` (pocketfft), which k
 float32 as complex64. Threads pay off only on enough work, so sizes decide:
 
 - transforms: a batch with at least ``fft_parallel_min`` samples in all (rows * n) gets
-  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread).
-  Measured with 2 workers against 1 on the shared 2-core machine, float32: 128 x 1024
-  1.7x slower, 128 x 4096 0.94x, 128 x 16384 0.71x (on an idle machine the gain starts
-  lower, about 0.7x at 128 x 1024, but idle is not what a laptop or a shared box is);
+  ``workers`` threads, fewer get one (pocketfft splits over rows, so one row is one thread):
+  a second thread pays only on large transforms, and on a machine shared with other work
+  costs more than it gains on small ones (docs/benchmarks.md, "Threads");
 - products: fewer than ``kernel_min`` elements (8x that for the bare products ``cmul`` and
   ``sign_flip``) run as the NumPy expression of the reference backend (a Numba call costs
   about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
   Numba kernel; from ``kernel_parallel_min`` elements on (if given,
   and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads.
 
-Why the parallel kernels are off by default (measured on a 2-core machine shared with
-other work, 128 x 4096 float32): the kernel itself gets faster, but Numba's OpenMP workers
-then spin for a while after each parallel region, take the core that pocketfft or the
-other processes want, and the next transform stalls: sign flip + rfft went from 0.8 ms to
-5-16 ms, and the whole layer step from 5 ms to 50 ms. With ``OMP_WAIT_POLICY=passive`` or
-``NUMBA_THREADING_LAYER=workqueue`` the stalls go, but the parallel products were still no
-faster than the serial ones at that size. The products are memory-bound passes worth a
-fifth of a step; the transforms are the rest, and pocketfft's own pool sleeps when idle.
+Why the parallel kernels are off by default: the kernel itself gets faster, but Numba's
+OpenMP workers spin for a while after each parallel region, take the core that pocketfft or
+other processes want, and stall the next transform, which costs a machine with few cores
+more than the kernel saves. With ``OMP_WAIT_POLICY=passive`` or
+``NUMBA_THREADING_LAYER=workqueue`` the stalls go, but the products are memory-bound passes
+worth a fifth of a step, which threads barely shorten; the transforms are the rest, and
+pocketfft's own pool sleeps when idle.
 On a machine with idle cores, try ``kernel_parallel_min=1 << 20`` with one of those settings.
 
 Every primitive returns a fresh array that no later call writes to, so a layer may keep
@@ -56,7 +54,7 @@ class NumbaBackend(Backend):
     """scipy.fft transforms plus Numba products; the size rules are in the module docstring.
 
     ``workers``: threads for large transforms (default: Numba's thread count, which the
-    parallel kernels use when enabled). The thresholds were measured on a 2-core machine;
+    parallel kernels use when enabled). The thresholds suit a machine of few cores;
     ``kernel_min=0`` forces the kernels at every size and ``kernel_parallel_min=0`` the
     parallel ones (the tests use both).
     """
@@ -156,10 +154,9 @@ class NumbaBackend(Backend):
         R.shape[axes[1]]`` and one frequency axis, or None for the reference's BLAS matmul.
 
         ``blocks`` is p q, the size of each frequency's small matrix. The kernel loops over it
-        in compiled code, which beats a batched BLAS call only while the matrices are tiny:
-        measured at batch 128 float32 (docs/results/bench-cpu/block_bench.md), p q = 16
-        (n 1024, k 256) kernel 1.04 ms vs matmul 1.74, p q = 256 about equal, p q = 4096
-        (k 16) kernel 11.2 ms vs matmul 2.6."""
+        in compiled code, which beats a batched BLAS call only while the matrices are tiny
+        (``bmm_max_blocks``; ``python -m minicirc.bench.block`` times both, and
+        docs/results/bench-cpu/block_bench.md holds a run)."""
         ok = (blocks <= self.bmm_max_blocks and (self._big(L) or self._big(R))
               and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)
               and L.ndim == 3 and R.ndim == 3 and L.dtype == R.dtype and L.dtype in _COMPLEX

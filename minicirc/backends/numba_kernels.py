@@ -13,7 +13,7 @@ entry, hence two drivers. The parallel drivers cut work into rows, and long rows
 slices, so that batch 1 keeps every thread busy as well as a tall batch does.
 
 Inner loops run over slices indexed from 0: Numba then knows the index is non-negative
-and vectorises the loop (``range(f0, f1)`` into the full row does not, and runs 4x slower).
+and vectorises the loop (``range(f0, f1)`` into the full row does not).
 Batch reductions loop over the batch in order for every frequency, in both drivers, so
 their result does not depend on the number of threads and needs no atomics.
 """

@@ -40,7 +40,7 @@ class NumpyBackend(Backend):
 
     # The block products are one small complex matrix product per frequency f. einsum states
     # them plainly ("ijf,bjf->bif") but does not call BLAS; matmul over a frequency-major
-    # view does, and is ~5x faster at MNIST sizes. Each line below equals the einsum in
+    # view does, which is why these use it. Each line below equals the einsum in
     # its docstring (base.py); tests/test_block_circulant.py checks it against the matrix.
 
     def bmm_freq(self, W: Any, X: Any) -> Any:

@@ -214,5 +214,5 @@ class Layer:
             raise ValueError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the output of the last forward), got {tuple(dy.shape)}")
         # Not checked for NaN: a non-finite dy comes from a non-finite loss, which the trainer
         # stops at, and a check per layer per backward would double the cost of the forward's
-        # input checks (19 us for a (128, 1024) float32 array on the numpy backend).
+        # input checks for nothing.
         return dy.astype(dtype if dtype is not None else self._compute_dtype(dy), copy=False)

@@ -33,7 +33,7 @@ class Circulant(Layer):
     Initialisation: ``r ~ N(0, gain / d_in)``, ``b = 0``. Row ``i`` of ``circ(r) D`` meets
     the ``d_in`` non-zero inputs with ``d_in`` distinct entries of ``r``, each with a random
     sign, so the output has the input's second moment times ``gain`` -- the same argument
-    as for a dense layer. For a square layer this is the reference recipe's ``N(0, 1/n)``; ``gain=2`` is
+    as for a dense layer. For a square layer this is ``N(0, 1/n)``; ``gain=2`` is
     the ReLU (He) variant.
     """
 

@@ -59,9 +59,10 @@ def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
         if kind == "block":
             return BlockCirculant(d_in, h, arch["block"], sign_flip=arch["sign_flip"],
                                   rng=np.random.default_rng(next(seeds)), **common)
-        # r ~ N(0, 1/d_in), gain 1: the design notes' reference recipe (N(0, 1/n) for a square
-        # layer), kept as given -- unlike the dense layers' He gain 2 against ReLU, it was not
-        # tuned here. The sign flip keeps rows decorrelated.
+        # r ~ N(0, 1/d_in), gain 1 (N(0, 1/n) for a square layer): each output keeps its input's
+        # second moment. The recipes were chosen with it (docs/results/tuning.md), so it stays
+        # gain 1 where the dense layers take He's gain 2 against ReLU. The sign flip keeps rows
+        # decorrelated.
         return Circulant(d_in, h, sign_flip=arch["sign_flip"], rng=np.random.default_rng(next(seeds)), **common)
 
     stack: List[Layer] = []

@@ -36,8 +36,8 @@ EXPERIMENTS: Dict[str, Dict[str, Any]] = {
     "block-256": {"model": "block", "block": 256},
     "block-64": {"model": "block", "block": 64},
     "block-16": {"model": "block", "block": 16},
-    # The design notes' reference recipe for the circulant MLP (lr 3e-3, decay 0.3), with and without
-    # D: where its runs without D stalled at chance. Not in the default set.
+    # The circulant MLP at lr 3e-3, decay 0.3, with and without D: the setting in which to test
+    # whether runs without D stall at chance (docs/results/sign_flip.md). Not in the default set.
     "circulant-lr3e-3": {"model": "circulant", "lr": 3e-3, "weight_decay": 0.3},
     "circulant-no-D-lr3e-3": {"model": "circulant", "sign_flip": False, "lr": 3e-3, "weight_decay": 0.3},
 }

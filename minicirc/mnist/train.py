@@ -179,7 +179,7 @@ class Trainer:
         meta, arrays = read_checkpoint(path)
         self._refuse_another_run(path, meta)
         load_into(self.model, arrays, path, optimizer=self.opt)
-        if "optim/t" not in arrays:         # older checkpoints kept the step count only here
+        if "optim/t" not in arrays:         # a checkpoint without it holds the step count here only
             self.opt.t = int(meta["optimizer"]["t"])
         self.batches.set_state(meta["batches"])
         for d, st in zip(_dropouts(self.model), meta["dropout_rng"]):

@@ -4,7 +4,7 @@
     p <- p - lr * ( m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p )
 
 Decoupled decay multiplies every weight by ``1 - lr * wd`` per step whatever its gradient
-scale, which is what regularises the circulant MLP (the reference recipe: AdamW, wd 0.3;
+scale, which is what regularises the circulant MLP (its recipe: AdamW, wd 0.1;
 docs/results/tuning.md). Derivation: docs/derivation.md, "The rest".
 """
 from __future__ import annotations

@@ -60,8 +60,8 @@ class Optimizer:
         return arrays
 
     def load_state_arrays(self, arrays: Dict[str, np.ndarray], asarray: Any = np.asarray) -> None:
-        """The inverse of ``state_arrays``. Without ``"t"`` (a checkpoint written before it
-        was saved) ``self.t`` is left as it is, for the caller to set."""
+        """The inverse of ``state_arrays``. Without ``"t"`` (a checkpoint that does not hold
+        it) ``self.t`` is left as it is, for the caller to set."""
         arrays = dict(arrays)
         t = arrays.pop("t", None)
         if t is not None:
