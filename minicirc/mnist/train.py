@@ -1,7 +1,8 @@
 """The training loop behind ``minicirc train``: data, model, optimizer, checkpoints, results.
 
-One epoch: seeded shuffled mini-batches; for each, forward, loss, backward, a learning
-rate from the schedule, an optimizer step. After each epoch: errors on the validation
+One epoch: seeded shuffled mini-batches; for each, a learning rate from the schedule and
+``minicirc.train_step`` (forward and loss, backward, update), the loss metered by
+``meter.EpochMeter``. After each epoch: errors on the validation
 and test sets, one log line, an atomic checkpoint. At the end: ``results.json`` and a PNG
 of the curves. Ctrl-C finishes the current step, saves a checkpoint and stops cleanly; a
 non-finite loss stops training with the epoch and step named, keeping the last good
@@ -35,6 +36,7 @@ from ..layers import Dropout, Sequential
 from ..layers.base import NonFiniteError
 from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
+from .meter import EpochMeter
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
 from ..optim import SGD, Adam
 
@@ -261,7 +263,7 @@ class Trainer:
         self.model.train()
         start = time.perf_counter()
         bar = progress_bar(len(self.batches), f"epoch {self.epoch + 1}/{self.config.epochs}", self.progress)
-        meter = _EpochMeter(self.backend, self._partial)
+        meter = EpochMeter(self.backend, self._partial)
         started_earlier = self._partial["seconds"] if self._partial else 0.0
         self._partial = None
         epoch = self.batches.epoch_index
@@ -290,7 +292,7 @@ class Trainer:
             return None
         return self._epoch_record(meter, seconds)
 
-    def _step(self, xb: Any, yb: Any, meter: "_EpochMeter", read_every: int) -> None:
+    def _step(self, xb: Any, yb: Any, meter: "EpochMeter", read_every: int) -> None:
         """``train_step`` at the schedule's learning rate, its loss and right answers metered."""
         c = self.config
         self.opt.lr = self.schedule(c.lr, self.step, self.total_steps, c.warmup)
@@ -309,7 +311,7 @@ class Trainer:
         if read_every > 1 and self.step % read_every == 0:
             self._read(meter)
 
-    def _epoch_record(self, meter: "_EpochMeter", seconds: float) -> Dict[str, Any]:
+    def _epoch_record(self, meter: "EpochMeter", seconds: float) -> Dict[str, Any]:
         """The epoch's line of the history: training metrics, memory, and evaluation."""
         record = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": meter.loss,
                   "train_error": meter.error, "seconds": seconds,
@@ -320,7 +322,7 @@ class Trainer:
         record["test_error"] = evaluate(self.model, *self.test_set)["error"]
         return record
 
-    def _read(self, meter: "_EpochMeter") -> None:
+    def _read(self, meter: "EpochMeter") -> None:
         """Bring the pending metrics back; stop the run at the first non-finite loss."""
         bad = meter.read()
         if bad is not None:
@@ -386,54 +388,6 @@ def epochs_text(n: int) -> str:
 
 #: Steps between progress-bar refreshes (and, on a GPU with a bar, metric reads).
 _BAR_EVERY = 20
-
-
-class _EpochMeter:
-    """An epoch's loss and accuracy, kept on the backend's device until read.
-
-    ``add`` keeps each step's loss and count of right answers as they are (0-d device arrays
-    on a GPU: no synchronisation). ``read`` brings everything pending back in one transfer and
-    adds it to the totals; it returns ``(value, step)`` of the first step whose loss is NaN or
-    Inf (named exactly however late it is read), adding nothing from there on, else None.
-    """
-
-    def __init__(self, backend: Any, totals: Optional[Dict[str, Any]] = None) -> None:
-        self.backend = backend
-        self._pending: List[Any] = []               # (step, loss, right, batch size)
-        self.total_loss, self.total_right, self.seen = 0.0, 0, 0
-        if totals:                                  # an epoch resumed mid-way: what came before
-            self.total_loss = float(totals["loss_sum"])
-            self.total_right, self.seen = int(totals["right"]), int(totals["seen"])
-
-    def totals(self) -> Dict[str, Any]:
-        """What was read so far, as JSON for a checkpoint (``__init__`` takes it back)."""
-        return {"loss_sum": self.total_loss, "right": self.total_right, "seen": self.seen}
-
-    def add(self, step: int, loss: Any, right: Any, n: int) -> None:
-        self._pending.append((step, loss, right, int(n)))
-
-    def read(self) -> Optional[Tuple[float, int]]:
-        if not self._pending:
-            return None
-        pending, self._pending = self._pending, []
-        xp = self.backend.xp
-        losses = self.backend.to_numpy(xp.stack([xp.asarray(p[1], dtype=xp.float64) for p in pending]))
-        rights = self.backend.to_numpy(xp.stack([xp.asarray(p[2], dtype=xp.int64) for p in pending]))
-        for (step, _, _, n), value, right in zip(pending, losses, rights):
-            if not math.isfinite(value):
-                return float(value), step
-            self.total_loss += float(value) * n
-            self.total_right += int(right)
-            self.seen += n
-        return None
-
-    @property
-    def loss(self) -> float:
-        return self.total_loss / max(self.seen, 1)
-
-    @property
-    def error(self) -> float:
-        return 1.0 - self.total_right / max(self.seen, 1)
 
 
 def _is_main_thread() -> bool:
