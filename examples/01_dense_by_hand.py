@@ -11,6 +11,7 @@ of L (minicirc.gradcheck.numerical_grad, relative error below 1e-6). Run:
 
     python examples/01_dense_by_hand.py
 """
+# %%
 import numpy as np
 
 from _check import Checks  # first: it puts this checkout's minicirc on the path
@@ -18,6 +19,11 @@ from _check import Checks  # first: it puts this checkout's minicirc on the path
 import minicirc as mc
 from minicirc.gradcheck import check_layer, numerical_grad
 
+
+# %% [markdown]
+# A small batch with non-standard values, and the table every check writes a row into.
+
+# %%
 B, d_in, d_out = 4, 5, 3
 rng = np.random.default_rng(20150226)
 # Non-standard values: an offset input, weights not centred at 0, a bias far from 0.
@@ -28,6 +34,12 @@ t = rng.standard_normal((B, d_out))          # regression targets
 
 checks = Checks(f"The dense layer by hand: B={B}, d_in={d_in}, d_out={d_out}, float64")
 
+# %% [markdown]
+# ## The forward pass and the three gradients
+#
+# $y = xW + b$, $dx = dy\,W^T$, $dW = x^T dy$, $db = \sum_b dy$ (docs/derivation.md, "The dense layer").
+
+# %%
 # [docs:dense-layer]
 y = x @ W + b                                # (B, d_out)
 L = 0.5 * np.sum((y - t) ** 2)               # scalar loss
@@ -37,6 +49,10 @@ dW = x.T @ dy                                # (d_in, d_out)
 db = dy.sum(axis=0)                          # (d_out,)
 # [/docs:dense-layer]
 
+# %% [markdown]
+# ## Brute force
+
+# %%
 # Brute force: the index sums, one scalar at a time.
 #   y[b, i] = sum_j x[b, j] W[j, i] + b[i]
 #   dL/dx[b, j] = sum_i dy[b, i] dy[b, i]/dx[b, j] = sum_i dy[b, i] W[j, i]
@@ -64,6 +80,10 @@ checks.exact("dW = x^T dy vs index sums", dW, dW_bf)
 checks.exact("db = sum_batch dy vs index sums", db, db_bf)
 
 
+# %% [markdown]
+# ## Central differences
+
+# %%
 # Central differences of the scalar L: numerical_grad(f, a, 1.0) perturbs a in place.
 def loss() -> float:
     return 0.5 * np.sum((x @ W + b - t) ** 2)
@@ -73,7 +93,11 @@ checks.close("dx vs central differences (rel)", dx, numerical_grad(loss, x, 1.0)
 checks.close("dW vs central differences (rel)", dW, numerical_grad(loss, W, 1.0))
 checks.close("db vs central differences (rel)", db, numerical_grad(loss, b, 1.0))
 
+# %% [markdown]
+# ## The library's layer
 # The library's Dense layer with the same W and b computes the same numbers.
+
+# %%
 layer = mc.Dense(d_in, d_out, rng=0, dtype=np.float64)
 layer.params["W"][...] = W
 layer.params["b"][...] = b
@@ -82,8 +106,12 @@ checks.exact("Dense.backward vs dx", layer.backward(dy), dx)
 checks.exact("Dense.grads['W'] vs dW", layer.grads["W"], dW)
 checks.exact("Dense.grads['b'] vs db", layer.grads["b"], db)
 
+# %% [markdown]
 # And minicirc's checker agrees (it uses its own random dy and random non-zero biases).
+
+# %%
 for name, err in check_layer(layer, x).items():
     checks.bound(f"check_layer(Dense): {name} (rel)", err, 1e-6)
 
+# %%
 checks.done()

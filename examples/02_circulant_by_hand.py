@@ -15,6 +15,7 @@ docs/derivation.md. Run:
 
     python examples/02_circulant_by_hand.py
 """
+# %%
 import numpy as np
 import scipy.fft
 import scipy.linalg
@@ -24,11 +25,21 @@ from _check import Checks  # first: it puts this checkout's minicirc on the path
 import minicirc as mc
 from minicirc.gradcheck import numerical_grad
 
+
+# %%
 # (d_in, d_out): odd n, even n, zero-padded input (n = 9, odd), cropped output (n = 10)
 CASES = [(5, 5), (8, 8), (6, 9), (10, 4)]
 B = 3
 
 
+
+# %% [markdown]
+# ## The two matrices, from their index formulas
+#
+# $\mathrm{circ}(r)_{ij} = r_{(i - j) \bmod n}$ and $F_{kj} = \omega^{jk}$ with $\omega = e^{-2\pi i/n}$
+# (docs/derivation.md, "The circulant matrix", "Diagonalisation by the DFT").
+
+# %%
 def circ(r):
     """circ(r)[i, j] = r[(i - j) mod n]: r is the first column, each column shifts it down."""
     n = len(r)
@@ -42,6 +53,17 @@ def dft_matrix(n):
     return np.exp(-2j * np.pi * j * k / n)
 
 
+
+# %% [markdown]
+# ## Every case: the matrices, the diagonalisation, the FFT path and its gradients
+#
+# For each shape the loop builds $C = \mathrm{circ}(r)$, $D = \mathrm{diag}(s)$, the padding
+# and the crop as explicit matrices, checks $F C F^{-1} = \mathrm{diag}(F r)$, computes
+# eqs. (C1)-(C4) with `scipy.fft`, and compares them with the explicit matrices, the index sums,
+# minicirc's `Circulant` and central differences. The loss is $L = \sum y \odot dy$ for a
+# fixed random $dy$.
+
+# %%
 checks = Checks(f"The circulant layer by hand: batch {B}, float64")
 
 for d_in, d_out in CASES:
@@ -140,4 +162,6 @@ for d_in, d_out in CASES:
     checks.claim("len(irfft(rfft(r))) without n=", f"{short}",
                  f"n - (n odd) = {n - n % 2}", short == n - n % 2)
 
+
+# %%
 checks.done()

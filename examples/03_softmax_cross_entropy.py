@@ -12,6 +12,7 @@ inf and NaN). Derivation: docs/derivation.md, "Softmax with cross-entropy". Run:
 
     python examples/03_softmax_cross_entropy.py
 """
+# %%
 import numpy as np
 
 from _check import Checks  # first: it puts this checkout's minicirc on the path
@@ -19,6 +20,8 @@ from _check import Checks  # first: it puts this checkout's minicirc on the path
 import minicirc as mc
 from minicirc.gradcheck import numerical_grad
 
+
+# %%
 B, K = 4, 5
 rng = np.random.default_rng(7)
 z = rng.standard_normal((B, K)) * 2.0 + 0.7      # non-standard logits
@@ -27,6 +30,13 @@ t = np.array([3, 0, 4, 1])                       # labels, one per row
 checks = Checks(f"Softmax cross-entropy by hand: B={B}, K={K} classes, float64")
 
 
+# %% [markdown]
+# ## The stable forward and the fused gradient
+#
+# $\log p_{bk} = z_{bk} - m_b - \log \sum_j e^{z_{bj} - m_b}$ with $m_b = \max_j z_{bj}$, and
+# $dz = (p - \mathrm{onehot}(t)) / B$ (docs/derivation.md, "Softmax with cross-entropy").
+
+# %%
 # [docs:softmax-ce]
 def log_softmax(z):
     """Stable: subtract each row's max, so exp never overflows and log never sees 0."""
@@ -47,10 +57,16 @@ def cross_entropy_grad(z, t):
 # [/docs:softmax-ce]
 
 
+
+# %%
 L = cross_entropy(z, t)
 dz = cross_entropy_grad(z, t)
 
+# %% [markdown]
+# ## Against the naive formulas and the unfused chain rule
 # The naive forms, fine at moderate logits:
+
+# %%
 p_naive = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
 L_naive = -np.log(p_naive[np.arange(B), t]).mean()
 checks.exact("log_softmax vs log(exp(z) / sum exp(z))", log_softmax(z), np.log(p_naive))
@@ -65,6 +81,10 @@ checks.exact("dz = (p - onehot)/B vs chain rule via 1/p", dz, dz_chain)
 checks.exact("rows of dz sum to 0", dz.sum(axis=1), np.zeros(B))
 
 
+# %% [markdown]
+# ## Central differences, and minicirc's loss
+
+# %%
 def loss():
     return cross_entropy(z, t)
 
@@ -75,6 +95,10 @@ ce = mc.SoftmaxCrossEntropy()
 checks.exact("SoftmaxCrossEntropy.forward vs L", ce.forward(z, t), L)
 checks.exact("SoftmaxCrossEntropy.backward vs dz", ce.backward(), dz)
 
+# %% [markdown]
+# ## Logits of 1e4
+
+# %%
 # Logits of 1e4. Shifting every logit of a row by the same constant changes nothing
 # (softmax(z + c) = softmax(z)), so the stable formulas must give the numbers above.
 big = z + 1e4
@@ -87,7 +111,11 @@ checks.exact("dz at z + 1e4 vs dz at z", cross_entropy_grad(big, t), dz, 1e-10)
 checks.exact("SoftmaxCrossEntropy at z + 1e4 vs L", ce.forward(big, t), L, 1e-10)
 checks.exact("SoftmaxCrossEntropy.backward at z + 1e4", ce.backward(), dz, 1e-10)
 
+# %% [markdown]
+# ## Logits 1e4 apart
 # Logits 1e4 apart: p is one-hot at the argmax, L is the gap to the winning logit.
+
+# %%
 far = z * 1e4
 winner = far.argmax(axis=1)
 gap = (far.max(axis=1) - far[np.arange(B), t]).mean()
@@ -98,4 +126,5 @@ checks.exact("dz at z * 1e4 vs (onehot(argmax) - onehot(t))/B",
 checks.claim("SoftmaxCrossEntropy at z * 1e4 finite", f"{float(ce.forward(far, t)):.6g}", "finite",
              np.isfinite(ce.forward(far, t)) and np.all(np.isfinite(ce.backward())))
 
+# %%
 checks.done()

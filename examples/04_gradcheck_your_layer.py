@@ -16,8 +16,14 @@ docs/gradcheck.md. Run:
 
     python examples/04_gradcheck_your_layer.py
 """
+# %%
 from _check import Checks  # first: it puts this checkout's minicirc on the path
 
+
+# %% [markdown]
+# ## A layer of your own, checked by `check_layer`
+
+# %%
 # [docs:your-layer]
 import numpy as np
 
@@ -57,6 +63,10 @@ print(errors)                                   # {'dx': ..., 'da': ..., 'db': .
 errors_ok = errors
 
 
+# %% [markdown]
+# ## A planted bug, and the table that names it
+
+# %%
 # [docs:planted-bug]
 class BuggyScaledTanh(ScaledTanh):
     """The same layer with a classic slip: 1 - y^2 instead of 1 - tanh(x)^2."""
@@ -76,6 +86,8 @@ except GradientCheckError as e:
 # [/docs:planted-bug]
 
 print()
+
+# %%
 checks = Checks("Gradient-checking your own layer with minicirc.gradcheck")
 for name, err in errors_ok.items():
     checks.bound(f"check_layer(ScaledTanh): {name} (rel)", err, 1e-6)
@@ -83,6 +95,10 @@ checks.claim("planted bug: dx flagged", f"{caught['dx']:.1e}", "> 1e-06", caught
 checks.bound("planted bug: da unaffected (rel)", caught["da"], 1e-6)
 checks.bound("planted bug: db unaffected (rel)", caught["db"], 1e-6)
 
+# %% [markdown]
+# ## A whole model, and a layer too large to check element by element
+
+# %%
 # [docs:check-model]
 model = mc.Sequential(mc.Dense(6, 5, rng=1), ScaledTanh(5), mc.Dense(5, 3, rng=2))
 labels = np.array([0, 2, 1, 2])
@@ -93,12 +109,17 @@ big = ScaledTanh(4096)                          # x 8 x 4096, a and b 4096 each:
 errors_big = check_layer(big, rng.standard_normal((8, 4096)), directional=True)
 # [/docs:check-model]
 
+
+# %%
 for name, err in errors.items():
     checks.bound(f"check_model: {name} (rel)", err, 1e-6)
 for name, err in errors_big.items():
     checks.bound(f"check_layer(directional, d=4096): {name}", err, 1e-6)
 
+# %% [markdown]
 # The directional check catches the planted bug too.
+
+# %%
 try:
     check_layer(BuggyScaledTanh(4096), rng.standard_normal((8, 4096)), directional=True)
     flagged = {}
@@ -107,4 +128,5 @@ except GradientCheckError as e:
 checks.claim("directional check flags the planted bug", f"dx {flagged.get('dx', 0):.1e}", "> 1e-06",
              flagged.get("dx", 0) > 1e-6)
 
+# %%
 checks.done()

@@ -17,6 +17,7 @@ Derivation: docs/derivation.md, "The sign flip D". Run:
 
     python examples/05_sign_flip.py
 """
+# %%
 import numpy as np
 import scipy.fft
 
@@ -42,7 +43,12 @@ def top_share(power, frac=0.05):
 
 rng = np.random.default_rng(1502)
 
+# %% [markdown]
+# ## 1. What D does not change
+#
 # 1. Singular values: D is orthogonal, so circ(r) D and circ(r) have the same ones, |F r|.
+
+# %%
 checks.section("1. what D does not change (n = 64)")
 n = 64
 r = rng.standard_normal(n) / np.sqrt(n) + 0.05
@@ -53,7 +59,12 @@ checks.exact("singular values: circ(r) D vs circ(r)", sv_d, sv)
 checks.exact("singular values of circ(r) vs sorted abs(F r)", sv, np.sort(np.abs(np.fft.fft(r)))[::-1])
 checks.exact("D D = I (D is its own inverse and transpose)", np.diag(s) @ np.diag(s), np.eye(n), 0.0)
 
+# %% [markdown]
+# ## 2. A constant input
+#
 # 2. A constant input. circ(r) 1 = (sum r) 1: every unit gets the same value, whatever r.
+
+# %%
 checks.section("2. a constant input x = 1 (n = 1024, r ~ N(0, 1/n))")
 n = 1024
 x = np.ones((1, n))
@@ -80,7 +91,12 @@ checks.claim("without D: spread of norm(y)^2, 300 r", f"{spread[False]:.3f}", ">
              spread[False] > 1)
 checks.claim("with D: spread of norm(y)^2, 300 r", f"{spread[True]:.3f}", "< 0.1", spread[True] < 0.1)
 
+# %% [markdown]
+# ## 3. Smooth inputs
+#
 # 3. Smooth inputs: cosines of frequencies 0..3. Without D the output stays in those 4 bins.
+
+# %%
 checks.section("3. smooth inputs: cosines of frequencies 0, 1, 2, 3 (n = 1024)")
 k = np.arange(n)
 X = np.stack([np.cos(2 * np.pi * f * k / n + phase) for f in range(4) for phase in (0.0, 1.0)])
@@ -93,7 +109,12 @@ for layer, name in ((plain, "without D"), (flip, "with D")):
         checks.claim(f"{name}: output energy in bins 0..3", f"{share:.4f}", f"< 0.05 (flat: {4 / P.shape[1]:.4f})",
                      share < 0.05)
 
+# %% [markdown]
+# ## 4. MNIST digits
+#
 # 4. MNIST: the padded digits concentrate their energy in a few frequencies (rows of 28 pixels).
+
+# %%
 checks.section("4. 1000 MNIST test digits through Circulant(784, 1024)")
 Xm = load_mnist().test[0][:1000].astype(np.float64)
 Xm -= Xm.mean(axis=0)                    # centred: look at what varies between digits
@@ -120,8 +141,13 @@ checks.claim("corr(unit i, unit i+1) over digits", f"{a['neighbour']:.3f} -> {b[
 checks.claim("dr energy in the top 5% of bins", f"{a['dr']:.3f} -> {b['dr']:.3f}",
              "to about 0.20 (flat)", a["dr"] > 0.4 and b["dr"] < 0.3)
 
+# %% [markdown]
+# ## 5. How D enters the gradient
+#
 # 5. How D enters: forward uses u = s * x, so the layer with D at x is the layer without D
 # at s * x; dr is the same, and dx picks up the same s on the way back (D^T = D).
+
+# %%
 checks.section("5. how D enters the gradient (d = 9)")
 x = rng.standard_normal((3, 9)) + 0.5
 dy = rng.standard_normal((3, 9))
@@ -142,4 +168,5 @@ opt.step()
 checks.claim("signs after an Adam step", "unchanged" if np.array_equal(before, with_d.signs) else "changed",
              "unchanged (a buffer)", np.array_equal(before, with_d.signs) and "signs" not in with_d.params)
 
+# %%
 checks.done()

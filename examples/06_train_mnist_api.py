@@ -14,8 +14,11 @@ It then checks what can be checked: the parameter count, the starting loss again
 the model's gradients (directional check_model), the loss going down, the test error against
 chance, and evaluate() against counting by hand.
 """
+# %%
 import argparse
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -30,15 +33,30 @@ from minicirc.optim import cosine_lr
 from minicirc.mnist.recipes import RECIPES
 from minicirc.mnist.train import evaluate
 
+
+# %% [markdown]
+# The settings: `--fast` on the command line; in a notebook, whose kernel has a command line
+# of its own, the environment variable `MINICIRC_EXAMPLES_FAST=1`.
+
+# %%
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--fast", action="store_true", help="3,000 training images, 1 epoch (for the tests)")
 parser.add_argument("--epochs", type=int, default=None, help="default: 15, or 1 with --fast")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+# A notebook's kernel was started with a command line of its own (-f connection file).
+args = parser.parse_args([] if "ipykernel" in sys.modules else None)
+args.fast = args.fast or os.environ.get("MINICIRC_EXAMPLES_FAST") == "1"
 epochs = args.epochs or (1 if args.fast else 15)
 recipe = RECIPES["circulant"]                # what minicirc train uses for this model
 lr, decay, p_drop, batch_size = recipe["lr"], recipe["weight_decay"], recipe["dropout"], 128
 
+
+# %% [markdown]
+# ## Load, build, train
+#
+# The loop written out: batch, forward, loss, backward, step; then evaluate on the test set.
+
+# %%
 # [docs:train-mnist]
 data = load_mnist()                          # the bundled copy, checksums verified
 X, y = data.train                            # float32 (60000, 784) in [0, 1]; int64 labels
@@ -71,6 +89,10 @@ for epoch in range(epochs):
           f"test error {100 * test['error']:.2f}%, {time.perf_counter() - start:.1f} s")
 # [/docs:train-mnist]
 
+# %% [markdown]
+# ## What can be checked
+
+# %%
 print()
 print(model)
 print()
@@ -94,4 +116,5 @@ checks.exact("evaluate() error vs argmax counted by hand", test["error"], by_han
 model.train()
 for name, err in check_model(model, loss, X[:4], y[:4], directional=True).items():
     checks.bound(f"check_model(directional): {name}", err, 1e-6)
+# %%
 checks.done()

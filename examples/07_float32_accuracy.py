@@ -15,6 +15,7 @@ Derivation: docs/derivation.md, "Float32 accuracy"; docs/gradcheck.md. Run:
 
     python examples/07_float32_accuracy.py
 """
+# %%
 import numpy as np
 
 from _check import Checks  # first: it puts this checkout's minicirc on the path
@@ -38,6 +39,10 @@ def forward_diff(f, a, dy, eps):
     return grad
 
 
+# %% [markdown]
+# ## 1. float32 against float64, same parameters
+
+# %%
 # -- 1. float32 against float64, same parameters -------------------------------------------
 B = 64
 accuracy = {}
@@ -55,6 +60,10 @@ for name, layer32 in (("Circulant n=1024", mc.Circulant(1024, rng=1)),
     accuracy[name] = {"y": rel_error(y32, y64), "dx": rel_error(dx32, dx64),
                       **{"d" + k: rel_error(layer32.grads[k], layer64.grads[k]) for k in layer32.grads}}
 
+# %% [markdown]
+# ## 2. Finite differences against the float64 analytic gradient
+
+# %%
 # -- 2. finite differences against the float64 analytic gradient ---------------------------
 n = 32
 model32 = mc.Sequential(mc.Circulant(n, rng=4), mc.Tanh())    # tanh: a non-zero 3rd derivative
@@ -73,6 +82,7 @@ for eps in steps:
         rel_error(numerical_grad(lambda: model32.forward(x32), x32, dy, eps), exact),
     )
 
+# %%
 print("rel_error of finite differences of dx against the float64 analytic gradient")
 print(f"(Circulant({n}) then Tanh, batch 3):")
 print()
@@ -81,6 +91,7 @@ for eps, (c64, f64, c32) in sweep.items():
     print(f"  {eps:6.0e}   {c64:9.1e}     {f64:9.1e}     {c32:9.1e}")
 print()
 
+# %%
 checks = Checks(f"Float32 accuracy (batch {B}): float32 layer vs float64 copy, then finite differences")
 for name, errs in accuracy.items():
     for g, err in errs.items():

@@ -6,7 +6,8 @@ For docs/derivation.md and docs/gradcheck.md:
   announced by the line ``<!-- from examples/NAME.py [docs:REGION] -->`` just above it, and
   then equal to the region between ``# [docs:REGION]`` and ``# [/docs:REGION]`` in that example
   (dedented); or it is executed here and must run without error. A ``bash`` block may only run
-  scripts that exist. A ``text`` block is mathematics or quoted output, not code.
+  scripts that exist. A ``text`` block is quoted output; a ``math`` block is a display equation
+  (checked by tests/test_docs_math.py), not code.
 - Every relative link to a ``.py`` file points to a file that exists, and a link whose text
   is a name in backticks (``[`Circulant.backward`](../minicirc/layers/circulant.py)``) names a
   class, function, method or assignment that the file defines (parsed with ``ast``), so that
@@ -28,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / "derivation.md", ROOT / "docs" / "gradcheck.md"]
-LANGUAGES = {"python", "bash", "text"}
+LANGUAGES = {"python", "bash", "text", "math"}
 
 MARKER = re.compile(r"^<!-- from (?P<file>examples/[\w.-]+\.py) \[docs:(?P<region>[\w-]+)\] -->$")
 LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
