@@ -29,7 +29,7 @@ class LossWithoutMean(mc.SoftmaxCrossEntropy):
     """Planted bug: the gradient forgets the 1/B of the mean."""
 
     def backward(self, dloss=1.0):
-        return super().backward(dloss) * self._cache[0].shape[0]
+        return super().backward(dloss) * self.cache[0].shape[0]
 
 
 def test_missing_conjugate_in_dr_is_caught():
@@ -98,7 +98,7 @@ class Squared(mc.Layer):
         self.params["c"] = np.zeros(3)
 
     def forward(self, x):
-        self._cache = (x.shape[0],)
+        self.cache = (x.shape[0],)
         return x + self.params["c"] ** 2
 
     def backward(self, dy):
@@ -121,13 +121,13 @@ class KeepdimsBias(mc.Layer):
         self.params["b"] = np.zeros(d)
 
     def forward(self, x):
-        x = self._check_input(x, self.d)
-        self._cache = (x,)
+        x = self.check_input(x, self.d)
+        self.cache = (x,)
         return x * self.params["a"] + self.params["b"]
 
     def backward(self, dy):
-        (x,) = self._cached()
-        dy = self._check_dy(dy, x.shape)
+        (x,) = self.cached()
+        dy = self.check_dy(dy, x.shape)
         self.grads["a"] = (dy * x).sum(axis=0)
         self.grads["b"] = dy.sum(axis=0, keepdims=True)
         return dy * self.params["a"]
@@ -283,11 +283,16 @@ def test_a_step_that_rounds_away_says_so():
         check_layer(mc.Tanh(), x, eps=1e-20)
 
 
-def test_layer_and_model_checks_name_each_other_when_swapped():
-    with pytest.raises(TypeError, match=r"check_layer: got a Sequential.*check_model\(model, loss, x, t\)"):
-        check_layer(mc.Sequential(mc.Tanh()), np.ones((2, 3)))
-    with pytest.raises(TypeError, match=r"check_model: got a Tanh.*check_layer\(layer, x\)"):
-        check_model(mc.Tanh(), mc.SoftmaxCrossEntropy(), np.ones((2, 3)), np.zeros(2, int))
+def test_a_sequential_is_a_layer_to_both_checks_and_anything_else_is_refused():
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    model = mc.Sequential(mc.Dense(3, 3, rng=0), mc.Sequential(mc.Tanh(), mc.Dense(3, 2, rng=1)))
+    result = check_layer(model, x)
+    assert result and set(result) == {"dx", "d0.W", "d0.b", "d1.1.W", "d1.1.b"}
+    assert check_model(mc.Tanh(), mc.SoftmaxCrossEntropy(), np.ones((2, 3)), np.zeros(2, int))
+    with pytest.raises(TypeError, match=r"check_layer: layer must be a minicirc Layer, got function"):
+        check_layer(lambda a: np.tanh(a), x)
+    with pytest.raises(TypeError, match=r"check_model: model must be a minicirc Layer.*got list"):
+        check_model([mc.Tanh()], mc.SoftmaxCrossEntropy(), x, np.zeros(2, int))
 
 
 class Interrupted(Exception):

@@ -64,14 +64,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="circulant layers without the random sign diagonal D")
     m.add_argument("--dropout", type=_unit_float, default=None, help="dropout rate after each hidden layer")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=("sgd", "adam"), default=None)
+    o.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=None)
     o.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     o.add_argument("--momentum", type=_unit_float, default=None, help="SGD momentum")
     o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
     o.add_argument("--no-nesterov", dest="nesterov", action="store_false",
                    help="plain momentum, where the recipe has Nesterov's (dense)")
     o.add_argument("--weight-decay", type=_nonneg_float, default=None,
-                   help="SGD: L2; Adam: decoupled (AdamW)")
+                   help="SGD and adam: L2; adamw: decoupled")
     o.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     o.add_argument("--warmup", type=_nonneg_int, default=0, help="linear warm-up steps")
     o.add_argument("--epochs", type=_positive_int, default=None)
@@ -132,15 +132,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.parser.error("--model block needs --block SIZE")
     if config.block is not None and config.model != "block":
         args.parser.error("--block applies to --model block only")
-    if config.resolved().optimizer == "adam":
+    if config.resolved().optimizer in ("adam", "adamw"):
         sgd_only = [f"--{k}" for k in ("momentum",) if k in given]
         if "nesterov" in given:
             sgd_only.append("--nesterov" if given["nesterov"] else "--no-nesterov")
         if sgd_only:
-            source = ("--optimizer adam" if "optimizer" in given else "the checkpoint's optimizer"
+            used = config.resolved().optimizer
+            source = (f"--optimizer {used}" if "optimizer" in given else "the checkpoint's optimizer"
                       if args.resume else f"the {config.model} recipe's optimizer")
             args.parser.error(f"{' and '.join(sgd_only)} {'applies' if len(sgd_only) == 1 else 'apply'} "
-                              f"to SGD only, and this run uses adam ({source})"
+                              f"to SGD only, and this run uses {used} ({source})"
                               + ("" if "optimizer" in given or args.resume else "; add --optimizer sgd"))
     train(config, resume=args.resume, progress=args.progress)
     return 0

@@ -92,11 +92,23 @@ class TrainConfig:
         ``RUN_SETTINGS`` must keep their value, or ``Trainer.resume`` refuses the checkpoint).
         """
         meta, _ = read_checkpoint(path)
-        saved = meta.get("config")
-        if not isinstance(saved, dict):
+        if not isinstance(meta.get("config"), dict):
             raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
                                   "minicirc train")
-        return cls.from_dict({**saved, "out": str(Path(path).parent), **overrides})
+        return cls.from_dict({**saved_config(meta), "out": str(Path(path).parent), **overrides})
+
+
+def saved_config(meta: Dict[str, Any]) -> Dict[str, Any]:
+    """The settings stored in a checkpoint's metadata, in today's names.
+
+    A checkpoint whose ``optimizer`` entry has no ``class`` was written when "adam" meant
+    Adam with decoupled weight decay, which is now "adamw" ("adam" is now L2, as PyTorch's):
+    it resumes as "adamw", the optimizer that wrote it."""
+    saved = dict(meta.get("config") or {})
+    written_by = meta.get("optimizer")
+    if saved.get("optimizer") == "adam" and not (isinstance(written_by, dict) and "class" in written_by):
+        saved["optimizer"] = "adamw"
+    return saved
 
 
 def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
@@ -131,7 +143,7 @@ def _checked(values: Dict[str, Any]) -> Dict[str, Any]:
     flag("sign_flip")
     number("block", lambda v: v >= 1, "a positive integer", integer=True, optional=True)
     number("dropout", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
-    choice("optimizer", ("sgd", "adam"), optional=True)
+    choice("optimizer", ("sgd", "adam", "adamw"), optional=True)
     number("lr", lambda v: v > 0, "a positive number", optional=True)
     number("momentum", lambda v: 0 <= v < 1, "a number in [0, 1)", optional=True)
     flag("nesterov", optional=True)

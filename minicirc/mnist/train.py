@@ -28,7 +28,7 @@ import numpy as np
 from .. import __version__
 from ..backends import array_module, get_backend
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
-from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.mnist.train's)
+from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig, saved_config  # noqa: F401 (also minicirc.mnist.train's)
 from ..batches import Batches
 from .dataset import load_mnist
 from .idx import DataError
@@ -36,7 +36,7 @@ from ..layers import Dropout, Sequential
 from ..layers.base import NonFiniteError
 from ..losses import SoftmaxCrossEntropy
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
-from ..optim import SGD, Adam
+from ..optim import SGD, Adam, AdamW
 
 
 #: Exit status of a run stopped by a non-finite loss or weight (as the command line returns it).
@@ -129,8 +129,10 @@ class Trainer:
         if c.optimizer == "sgd":
             self.opt: Any = SGD(self.model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
                                 weight_decay=c.weight_decay)
-        else:                  # "adam": resolved() lets no other name through
+        elif c.optimizer == "adam":
             self.opt = Adam(self.model, lr=c.lr, weight_decay=c.weight_decay)
+        else:                  # "adamw": resolved() lets no other name through
+            self.opt = AdamW(self.model, lr=c.lr, weight_decay=c.weight_decay)
         self.schedule = SCHEDULES[c.schedule]
         self.total_steps = c.epochs * len(self.batches)
         self.step = 0          # optimizer steps taken
@@ -149,7 +151,7 @@ class Trainer:
         return {"arch": self.arch, "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
                 "seed": self.config.seed, "batches": self.batches.state(),
                 "dropout_rng": [d.rng.bit_generator.state for d in _dropouts(self.model)],
-                "optimizer": {"name": self.config.optimizer, "t": self.opt.t}, "history": self.history,
+                "optimizer": {"name": self.config.optimizer, "class": type(self.opt).__name__, "t": self.opt.t}, "history": self.history,
                 "partial_epoch": self._partial}
 
     def save(self, path: Path) -> Path:
@@ -162,7 +164,7 @@ class Trainer:
         if meta.get("arch") != self.arch:
             raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
                                   f"this run builds {self.arch}")
-        saved = TrainConfig.from_dict(meta.get("config", {})).resolved()
+        saved = TrainConfig.from_dict(saved_config(meta)).resolved()
         differ = [k for k in RUN_SETTINGS if getattr(saved, k) != getattr(self.config, k)]
         # More epochs change nothing done so far only where the learning rate ignores the total.
         if differ == ["epochs"] and saved.schedule == "constant" and self.config.epochs > saved.epochs:
@@ -303,7 +305,7 @@ class Trainer:
         Once per epoch (and before a Ctrl-C checkpoint), so that neither the evaluation nor the
         checkpoint meets such weights; on a GPU each parameter's check waits for the GPU once.
         """
-        for name, p, _ in self.model.named_parameters():
+        for name, p in self.model.named_parameters():
             if not self.backend.all_finite(p):
                 raise TrainingStopped(f"parameter {name} is NaN or infinite after the update of step "
                                       f"{self.step} (epoch {self.epoch + 1}); stopped. "
