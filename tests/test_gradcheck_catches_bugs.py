@@ -67,6 +67,21 @@ def test_raise_on_fail_false_returns_the_table():
     assert errors["dW"] > 1e-2 and errors["dx"] < 1e-6
 
 
+def test_a_failed_check_is_false_so_asserting_it_fails():
+    """A table is not a verdict: ``assert check_layer(..., raise_on_fail=False)`` on the
+    planted bug must fail, and say which gradient and by how much."""
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    failed = check_layer(TransposedDense(4, 4, rng=0), x, raise_on_fail=False)
+    assert len(failed) == 3 and not failed.passed and failed.failed == ["dW"]
+    with pytest.raises(AssertionError) as info:
+        assert failed
+    assert "dW" in str(info.value) and "FAIL" in repr(failed) and "FAILED (dW above 1e-06)" in repr(failed)
+    model = mc.Sequential(mc.Tanh(), TransposedDense(4, 4, rng=0))
+    assert not check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 3]), raise_on_fail=False)
+    passed = check_layer(mc.Dense(4, 4, rng=0), x, raise_on_fail=False)
+    assert passed and passed.passed and repr(passed).startswith("gradient check of Dense: passed")
+
+
 def test_rel_error():
     assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert rel_error([1.0], [-1.0]) == pytest.approx(1.0)
