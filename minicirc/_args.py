@@ -16,6 +16,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_MAX = np.iinfo(np.int64).max
 
 
 def is_real(v: Any) -> bool:
@@ -41,6 +42,8 @@ def check_int(owner: str, name: str, v: Any, *, lo: int = 1) -> int:
     if not (is_int(v) and v >= lo):
         what = {1: "a positive integer", 0: "a non-negative integer"}.get(lo, f"an integer >= {lo}")
         raise ValueError(f"{owner}: {name} must be {what}, got {v!r}")
+    if v > _INT_MAX:                       # no array has that many elements along an axis
+        raise ValueError(f"{owner}: {name} must be below 2**63, got {v!r}")
     return int(v)
 
 
@@ -101,7 +104,7 @@ def check_dtype(owner: str, dtype: Any, name: str = "dtype") -> np.dtype:
         d: Optional[np.dtype] = None if dtype is None else np.dtype(dtype)
     except (TypeError, ValueError):
         d = None
-    if d not in _FLOATS:
+    if d is None or d not in _FLOATS:      # not `d not in`: NumPy finds np.dtype("float64") == None
         raise TypeError(f"{owner}: {name} must be float32 or float64, got "
                         f"{d if d is not None else repr(dtype)}")
     return d

@@ -55,7 +55,7 @@ class BlockCirculant(Layer):
                  backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
         self.check_sizes(d_in=d_in, d_out=d_out, block=block)
-        self.check_gain(gain)
+        gain = self.check_gain(gain)
         self.d_in, self.d_out, self.block = int(d_in), int(d_out), int(block)
         k = self.block
         self.p, self.q = -(-self.d_out // k), -(-self.d_in // k)         # ceil divisions

@@ -43,7 +43,7 @@ class Circulant(Layer):
         super().__init__(dtype=dtype, backend=backend)
         d_out = d_in if d_out is None else d_out
         self.check_sizes(d_in=d_in, d_out=d_out)
-        self.check_gain(gain)
+        gain = self.check_gain(gain)
         self.d_in, self.d_out = int(d_in), int(d_out)
         self.n = max(self.d_in, self.d_out)
         self.bias, self.sign_flip = self.check_flag(bias=bias), self.check_flag(sign_flip=sign_flip)

@@ -30,7 +30,7 @@ class Dense(Layer):
                  dtype: Any = np.float32, backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
         self.check_sizes(d_in=d_in, d_out=d_out)
-        self.check_gain(gain)
+        gain = self.check_gain(gain)
         self.d_in, self.d_out, self.bias = int(d_in), int(d_out), self.check_flag(bias=bias)
         rng = self.generator(rng)
         W = rng.standard_normal((self.d_in, self.d_out)) * np.sqrt(gain / self.d_in)
