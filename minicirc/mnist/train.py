@@ -76,7 +76,7 @@ def _rss_mb() -> Optional[float]:
 
 
 def _dropouts(model: Sequential) -> List[Dropout]:
-    return [layer for layer in model.layers if isinstance(layer, Dropout)]
+    return [layer for layer in model.modules() if isinstance(layer, Dropout)]
 
 
 class Trainer:
