@@ -130,24 +130,17 @@ class Layer:
         """Number of trainable scalars (``buffers`` such as ``signs`` do not count)."""
         return int(sum(int(np.prod(p.shape)) for p in self.parameters()))
 
-    def _named_arrays(self) -> List[Tuple[str, Any, "Layer", Dict[str, Any], str]]:
-        """(full name, array, owning layer, its store, key) for every parameter and buffer."""
-        out = []
-
-        def walk(m: "Layer", prefix: str) -> None:
-            for store in (m.params, m.buffers):
-                out.extend((prefix + k, v, m, store, k) for k, v in store.items())
-            for name, child in m.named_children():
-                walk(child, f"{prefix}{name}.")
-        walk(self, "")
-        return out
+    def _named_arrays(self) -> List[Tuple[str, Any, "Layer"]]:
+        """(name, array, the layer that holds it) for every parameter, then buffer, of each layer."""
+        return [(name, v, m) for name, (v, m) in self._walk(
+            lambda m: ((k, (v, m)) for store in (m.params, m.buffers) for k, v in store.items()))]
 
     def state_dict(self) -> Dict[str, np.ndarray]:
         """``{name: array}`` for every parameter and buffer, as NumPy copies on the host.
 
         Copies, so the dict is a snapshot (training on does not change it) that
         ``np.savez(path, **model.state_dict())`` can write whatever the backend."""
-        return {name: _host_copy(v) for name, v, _, _, _ in self._named_arrays()}
+        return {name: _host_copy(v) for name, v, _ in self._named_arrays()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> Tuple[List[str], List[str]]:
         """Copy ``state`` (a ``state_dict``) into this layer's arrays, in place.
@@ -171,7 +164,7 @@ class Layer:
             raise ValueError(f"{who}: the state does not fit this model: missing keys {missing[:5]}"
                             f"{' ...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}"
                             f"{' ...' if len(unexpected) > 5 else ''}")
-        for name, target, _, _, _ in targets:
+        for name, target, _ in targets:
             if name not in state:
                 continue
             v = state[name]
@@ -182,7 +175,7 @@ class Layer:
             if dtype is None or np.dtype(dtype) != target.dtype:
                 raise ValueError(f"{who}: {name!r} has dtype {dtype} in the state, the model "
                                  f"expects {target.dtype}")
-        for name, target, m, _, _ in targets:
+        for name, target, m in targets:
             if name in state:
                 target[...] = m.backend.asarray(state[name])
         return missing, unexpected
