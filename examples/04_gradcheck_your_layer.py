@@ -11,7 +11,8 @@ The layer is a scaled tanh with a learnable scale ``a`` and shift ``b`` per feat
 ``check_model`` checks a whole Sequential through the loss; ``directional=True`` checks one
 random direction per array for a layer too large to check element by element. The buggy
 variant writes ``1 - y^2`` (the layer's output, scale and shift included) where
-``1 - tanh(x)^2`` belongs, and the table of ``GradientCheckError`` names dx. Guide:
+``1 - tanh(x)^2`` belongs, and the table of ``GradientCheckError`` names dx; with
+``raise_on_fail=False`` the result is that table, and it is false. Guide:
 docs/gradcheck.md. Run:
 
     python examples/04_gradcheck_your_layer.py
@@ -36,19 +37,20 @@ class ScaledTanh(mc.Layer):
 
     def __init__(self, d, *, dtype=np.float32, backend=None):
         super().__init__(dtype=dtype, backend=backend)
+        self.check_sizes(d=d)                   # "ScaledTanh: d must be a positive integer, got 0"
         self.d = d
         self.params["a"] = np.full(d, 1.5, dtype=self.dtype)
         self.params["b"] = np.zeros(d, dtype=self.dtype)
 
     def forward(self, x):
-        x = self._check_input(x, self.d)       # shape, dtype and finiteness, with clear errors
+        x = self.check_input(x, self.d)        # shape, dtype and finiteness, with clear errors
         th = np.tanh(x)
-        self._cache = (th,)                     # what backward needs, in one place
+        self.cache = (th,)                      # what backward needs, in one place
         return self.params["a"] * th + self.params["b"]
 
     def backward(self, dy):
-        (th,) = self._cached()
-        dy = self._check_dy(dy, th.shape)
+        (th,) = self.cached()
+        dy = self.check_dy(dy, th.shape)
         self.grads["a"] = (dy * th).sum(axis=0)
         self.grads["b"] = dy.sum(axis=0)
         return dy * self.params["a"] * (1 - th * th)
@@ -57,7 +59,7 @@ class ScaledTanh(mc.Layer):
 rng = np.random.default_rng(0)
 x = rng.standard_normal((4, 6)) * 1.3 + 0.2
 errors = check_layer(ScaledTanh(6), x)          # raises GradientCheckError on failure
-print(errors)                                   # {'dx': ..., 'da': ..., 'db': ...}
+print(errors)                                   # the table: dx, da, db, each ok
 # [/docs:your-layer]
 
 errors_ok = errors
@@ -73,7 +75,7 @@ class BuggyScaledTanh(ScaledTanh):
 
     def backward(self, dy):
         super().backward(dy)
-        y = self.params["a"] * self._cache[0] + self.params["b"]
+        y = self.params["a"] * self.cache[0] + self.params["b"]
         return dy * self.params["a"] * (1 - y * y)
 
 
@@ -83,6 +85,9 @@ try:
 except GradientCheckError as e:
     print(e)                                    # the table: dx FAIL, da ok, db ok
     caught = e.errors
+
+result = check_layer(BuggyScaledTanh(6), x, raise_on_fail=False)
+assert not result                               # a failed check is false: `assert result` fails
 # [/docs:planted-bug]
 
 print()
@@ -94,6 +99,7 @@ for name, err in errors_ok.items():
 checks.claim("planted bug: dx flagged", f"{caught['dx']:.1e}", "> 1e-06", caught["dx"] > 1e-6)
 checks.bound("planted bug: da unaffected (rel)", caught["da"], 1e-6)
 checks.bound("planted bug: db unaffected (rel)", caught["db"], 1e-6)
+checks.claim("planted bug: raise_on_fail=False gives a false result", str(bool(result)), "False", not result)
 
 # %% [markdown]
 # ## A whole model, and a layer too large to check element by element

@@ -71,7 +71,7 @@ model = mc.Sequential(
     mc.Dense(1024, 10, rng=rngs[4]),
 )
 loss = mc.SoftmaxCrossEntropy()
-opt = mc.Adam(model, lr=lr, weight_decay=decay)        # decoupled decay: AdamW
+opt = mc.AdamW(model, lr=lr, weight_decay=decay)       # decoupled decay, as the recipe
 batches = Batches(X, y, batch_size, seed=rngs[5])       # reshuffled every epoch
 total_steps = epochs * len(batches)
 

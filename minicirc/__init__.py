@@ -7,10 +7,11 @@ __version__ = "0.1.0"
 
 from .layers import Layer, Dense, Circulant, BlockCirculant, ReLU, Tanh, Sigmoid, Dropout, Sequential
 from .losses import SoftmaxCrossEntropy
-from .optim import SGD, Adam
+from .optim import SGD, Adam, AdamW
 from .backends import get_backend, BACKENDS
 from .loop import fit, train_step
 from . import gradcheck
 
 __all__ = ["Layer", "Dense", "Circulant", "BlockCirculant", "ReLU", "Tanh", "Sigmoid", "Dropout",
-           "Sequential", "SoftmaxCrossEntropy", "SGD", "Adam", "fit", "train_step", "get_backend", "BACKENDS", "gradcheck", "__version__"]
+           "Sequential", "SoftmaxCrossEntropy", "SGD", "Adam", "AdamW", "fit", "train_step",
+           "get_backend", "BACKENDS", "gradcheck", "__version__"]

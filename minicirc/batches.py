@@ -5,6 +5,8 @@ from typing import Any, Dict, Iterator, Tuple
 
 import numpy as np
 
+from ._args import check_flag, check_int, check_rng
+
 
 class Batches:
     """Iterate over ``(X[idx], y[idx])`` mini-batches, one epoch per ``iter()``.
@@ -34,12 +36,10 @@ class Batches:
             raise ValueError(f"Batches: X has {n} samples but y has {y.shape[0]}")
         if n == 0:
             raise ValueError("Batches: no samples")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"Batches: batch_size must be a positive integer, got {batch_size!r}")
         self.X, self.y = X, y
-        self.n, self.batch_size, self.shuffle = int(n), int(batch_size), bool(shuffle)
-        self._rng = np.random.default_rng(seed)
+        self.n, self.batch_size = int(n), check_int("Batches", "batch_size", batch_size)
+        self.shuffle = check_flag("Batches", "shuffle", shuffle)
+        self._rng = check_rng("Batches", seed, "seed")
         self._epoch = 0          # index of the current epoch
         self._pos = 0            # batches of it already handed out
         self._perm: Any = None   # its permutation, drawn when its first batch is asked for

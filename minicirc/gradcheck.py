@@ -3,20 +3,22 @@
 ``numerical_grad(f, a, dy)`` differentiates ``sum(f() * dy)`` with respect to the array ``a``
 (perturbed in place, one element at a time, and restored). ``check_layer`` and
 ``check_model`` compare every analytic gradient of a float64 copy of a layer or model with
-it and return a table of relative errors; they raise ``GradientCheckError`` with that table
-when any error exceeds ``tol``. See docs/gradcheck.md.
+it and return a ``GradCheckResult``, the table of relative errors, which is true only when
+every error is within ``tol``; they raise ``GradientCheckError`` with that table when one is
+not (unless ``raise_on_fail=False``). See docs/gradcheck.md.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List, Mapping
 
 import numpy as np
 
 from ._args import is_real
+from .layers.base import Layer
 from .layers.sequential import DxShapeError
 
 __all__ = ["numerical_grad", "directional_grad", "rel_error", "check_layer", "check_model",
-           "GradientCheckError", "format_table"]
+           "GradCheckResult", "GradientCheckError", "format_table"]
 
 
 class GradientCheckError(AssertionError):
@@ -25,6 +27,43 @@ class GradientCheckError(AssertionError):
     def __init__(self, message: str, errors: Dict[str, float]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class GradCheckResult(Mapping):
+    """The outcome of ``check_layer`` / ``check_model``: a read-only table ``name -> relative
+    error`` (``result["dW"]``, ``result.items()``) that is true only if the check passed.
+
+    ``bool(result)`` is ``result.passed``, not whether the table is empty, so
+    ``assert check_layer(layer, x, raise_on_fail=False)`` fails on a wrong gradient and
+    prints the table. ``failed`` lists the names above ``tol``; the repr is the table.
+    """
+
+    def __init__(self, what: str, errors: Dict[str, float], tol: float) -> None:
+        self.what, self.errors, self.tol = what, dict(errors), float(tol)
+
+    @property
+    def failed(self) -> List[str]:
+        return [k for k, e in self.errors.items() if not e <= self.tol]      # NaN fails
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __getitem__(self, name: str) -> float:
+        return self.errors[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.errors)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else f"FAILED ({', '.join(self.failed)} above {self.tol:g})"
+        return f"gradient check of {self.what}: {verdict}\n{format_table(self.errors, self.tol)}"
 
 
 def rel_error(a: Any, b: Any) -> float:
@@ -141,7 +180,7 @@ def format_table(errors: Dict[str, float], tol: float) -> str:
 
 def _generators(obj: Any) -> Iterator[np.random.Generator]:
     """Every numpy Generator held by a layer or model (dropout's), to replay its draws."""
-    for layer in getattr(obj, "layers", [obj]):
+    for layer in obj.modules():
         for v in vars(layer).values():
             if isinstance(v, np.random.Generator):
                 yield v
@@ -200,24 +239,27 @@ def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, directi
 
 
 def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
-                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> Dict[str, float]:
-    """Check ``dx`` and every parameter gradient of ``layer`` at input ``x``.
+                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> GradCheckResult:
+    """Check ``dx`` and every parameter gradient of ``layer`` (any Layer, a Sequential too)
+    at input ``x``.
 
     Works on a float64 copy (the layer itself is untouched), with a seeded random ``dy``
     and random values in every all-zero parameter (zero biases could hide a wrong ``db``). ``directional=True``
     checks one random direction per array instead of every element (for large layers).
-    Returns ``{"dx": err, "dW": err, ...}``; raises ``GradientCheckError`` with the table
-    if any error exceeds ``tol``.
+    Returns a ``GradCheckResult``, the table ``{"dx": err, "dW": err, ...}`` (a parameter
+    inside a Sequential is ``"d0.W"``), true only if every error is within ``tol``; raises
+    ``GradientCheckError`` with the table if one is not, unless ``raise_on_fail=False``.
     """
     _check_options("check_layer", eps, tol)
-    if hasattr(layer, "layers") and not hasattr(layer, "params"):
-        raise TypeError(f"check_layer: got a {type(layer).__name__}, a model of several layers; check "
-                        "it with check_model(model, loss, x, t), or each layer with check_layer")
+    if not isinstance(layer, Layer):
+        raise TypeError(f"check_layer: layer must be a minicirc Layer, got {type(layer).__name__}; "
+                        "subclass minicirc.Layer (docs/gradcheck.md)")
     x = _float_input("check_layer", x)
     layer64 = layer.astype(np.float64)
     rng = np.random.default_rng(seed)
-    _randomise_zeros(layer64.params, rng)
-    if "x" in layer64.params:
+    params = dict(layer64.named_parameters())
+    _randomise_zeros(params, rng)
+    if "x" in params:
         raise ValueError(f"check_layer: {type(layer).__name__} has a parameter named 'x'; its gradient "
                          "'dx' would be confused with the input gradient. Rename the parameter.")
     # order="C": numerical_grad perturbs x through a flat view (a transposed x is Fortran-ordered).
@@ -228,10 +270,16 @@ def check_layer(layer: Any, x: Any, *, eps: float = 1e-6, tol: float = 1e-6,
     what = type(layer).__name__
     errors = _run(what, layer64, x64, dy, eps, directional, seed,
                   forward=lambda: layer64.forward(x64), backward=lambda: layer64.backward(dy),
-                  params={f"d{k}": p for k, p in layer64.params.items()},
-                  grads=lambda: {f"d{k}": g for k, g in layer64.grads.items()},
-                  labels={f"d{k}": k for k in layer64.params})
+                  params={f"d{k}": p for k, p in params.items()},
+                  grads=lambda: {f"d{k}": g for k, g in _set_grads(layer64)},
+                  labels={f"d{k}": k for k in params})
     return _verdict(what, errors, tol, raise_on_fail)
+
+
+def _set_grads(layer: Layer) -> Iterator[Any]:
+    """``(name, grads[k])`` for each gradient ``backward`` set, None included (named_grads
+    gives None also for one it never set, and the two mistakes are reported apart)."""
+    return layer._walk(lambda m: ((k, m.grads[k]) for k in m.params if k in m.grads))
 
 
 def _check_options(who: str, eps: Any, tol: Any) -> None:
@@ -259,34 +307,35 @@ def _randomise_zeros(params: Dict[str, np.ndarray], rng: np.random.Generator) ->
 
 
 def check_model(model: Any, loss: Any, x: Any, t: Any, *, eps: float = 1e-6, tol: float = 1e-6,
-                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> Dict[str, float]:
-    """Check every parameter gradient of ``model`` (a Sequential) through ``loss(model(x), t)``."""
+                directional: bool = False, seed: int = 0, raise_on_fail: bool = True) -> GradCheckResult:
+    """Check ``dx`` and every parameter gradient of ``model`` (a Sequential, or any Layer)
+    through ``loss(model(x), t)``; the result is as ``check_layer``'s, with names such as
+    ``"0.W"``."""
     _check_options("check_model", eps, tol)
-    if not hasattr(model, "layers"):
-        raise TypeError(f"check_model: got a {type(model).__name__}, not a model of layers (a Sequential); "
-                        "check a single layer with check_layer(layer, x), or wrap it: Sequential(layer)")
+    if not isinstance(model, Layer):
+        raise TypeError(f"check_model: model must be a minicirc Layer (a Sequential of layers), got "
+                        f"{type(model).__name__}")
     x = _float_input("check_model", x)
     model64 = model.astype(np.float64)
     rng = np.random.default_rng(seed)
-    for layer in model64.layers:
-        _randomise_zeros(layer.params, rng)
+    params = dict(model64.named_parameters())
+    _randomise_zeros(params, rng)
     x64 = np.array(x, dtype=np.float64, order="C")        # C order: see check_layer
 
     def forward() -> float:
         return loss.forward(model64.forward(x64), t)
 
-    params = {f"{i}.{k}": p for i, layer in enumerate(model64.layers) for k, p in layer.params.items()}
     errors = _run("model", model64, x64, np.float64(1.0), eps, directional, seed,
                   forward=forward, backward=lambda: model64.backward(loss.backward()),
                   params=params,
-                  grads=lambda: {f"{i}.{k}": g for i, layer in enumerate(model64.layers)
-                                 for k, g in layer.grads.items()},
+                  grads=lambda: dict(_set_grads(model64)),
                   labels={k: k for k in params})
     return _verdict("model", errors, tol, raise_on_fail)
 
 
-def _verdict(what: str, errors: Dict[str, float], tol: float, raise_on_fail: bool) -> Dict[str, float]:
-    bad = [k for k, e in errors.items() if not e <= tol]
+def _verdict(what: str, errors: Dict[str, float], tol: float, raise_on_fail: bool) -> GradCheckResult:
+    result = GradCheckResult(what, errors, tol)
+    bad = result.failed
     if bad and raise_on_fail:
         hint = ""
         if any(np.isnan(e) for e in errors.values()):
@@ -294,4 +343,4 @@ def _verdict(what: str, errors: Dict[str, float], tol: float, raise_on_fail: boo
                     "or a forward that returned NaN")
         raise GradientCheckError(f"gradient check failed for {what} ({', '.join(bad)} above {tol:g}):\n"
                                  + format_table(errors, tol) + hint, errors)
-    return errors
+    return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-
+from ._args import check_flag
 from .backends import array_module
 
 
@@ -27,8 +27,8 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self, *, check_labels: bool = True) -> None:
-        self.check_labels = check_labels
-        self._cache: Optional[tuple] = None
+        self.check_labels = check_flag("SoftmaxCrossEntropy", "check_labels", check_labels)
+        self.cache: Optional[tuple] = None
 
     def forward(self, z: Any, t: Any) -> Any:
         xp = array_module(z)
@@ -49,7 +49,7 @@ class SoftmaxCrossEntropy:
         logsum = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         logp = shifted - logsum
         rows = xp.arange(B)
-        self._cache = (logp, t, rows)
+        self.cache = (logp, t, rows)
         return -logp[rows, t].mean()
 
     def __call__(self, z: Any, t: Any) -> Any:
@@ -60,9 +60,9 @@ class SoftmaxCrossEntropy:
         return "SoftmaxCrossEntropy()" if self.check_labels else "SoftmaxCrossEntropy(check_labels=False)"
 
     def backward(self, dloss: float = 1.0) -> Any:
-        if self._cache is None:
+        if self.cache is None:
             raise RuntimeError("SoftmaxCrossEntropy: backward() called before forward()")
-        logp, t, rows = self._cache
+        logp, t, rows = self.cache
         B = logp.shape[0]
         dz = array_module(logp).exp(logp)
         dz[rows, t] -= 1

@@ -141,7 +141,7 @@ def test_float32_stays_float32_and_matches_float64(d_in, d_out, k):
     assert layer32.params["r"].dtype == layer32.signs.dtype == np.float32
     assert y32.dtype == dx32.dtype == np.float32
     assert all(g.dtype == np.float32 for g in layer32.grads.values())
-    assert all(c.dtype == np.complex64 for c in layer32._cache)     # spectra stay single precision
+    assert all(c.dtype == np.complex64 for c in layer32.cache)     # spectra stay single precision
     for a, b in [(y32, y64), (dx32, dx64), (layer32.grads["r"], layer64.grads["r"])]:
         assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
 

@@ -28,7 +28,7 @@ def test_round_trip(tmp_path):
     assert meta["epoch"] == 3 and meta["format"] == "minicirc-checkpoint" and meta["minicirc_version"] == mc.__version__
     other, opt2 = model_and_opt(seed=1)
     load_into(other, arrays, "c.npz", optimizer=opt2)
-    for (n1, p1, _), (n2, p2, _) in zip(model.named_parameters(), other.named_parameters()):
+    for (n1, p1), (n2, p2) in zip(model.named_parameters(), other.named_parameters()):
         np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(model[0].signs, other[0].signs)
     for k, v in opt.state_arrays().items():
@@ -139,10 +139,10 @@ def test_a_refused_optimizer_state_leaves_the_model_untouched(tmp_path):
     _, arrays = read_checkpoint(tmp_path / "c.npz")
     arrays["optim/t"] = np.array(2.5)                       # not a step count
     other, opt2 = model_and_opt(seed=1)
-    before = [p.copy() for _, p, _ in other.named_parameters()]
+    before = [p.copy() for p in other.parameters()]
     with pytest.raises(CheckpointError, match="optimizer state: .*step count 't'"):
         load_into(other, arrays, "c.npz", optimizer=opt2)
-    for b, (_, p, _) in zip(before, other.named_parameters()):
+    for b, p in zip(before, other.parameters()):
         np.testing.assert_array_equal(b, p)
 
 

@@ -60,7 +60,7 @@ def test_evaluate_and_info(trained):
     (["train", "--model", "block"], "--model block needs --block"),
     (["train", "--dropout", "1.5"], "expected a number in [0, 1)"),
     (["frobnicate"], "invalid choice"),
-    (["train", "--momentum", "0.5"], "--momentum applies to SGD only, and this run uses adam (the circulant "
+    (["train", "--momentum", "0.5"], "--momentum applies to SGD only, and this run uses adamw (the circulant "
                                      "recipe's optimizer); add --optimizer sgd"),
     (["train", "--model", "dense", "--optimizer", "adam", "--no-nesterov"],
      "--no-nesterov applies to SGD only, and this run uses adam (--optimizer adam)"),

@@ -29,7 +29,7 @@ class LossWithoutMean(mc.SoftmaxCrossEntropy):
     """Planted bug: the gradient forgets the 1/B of the mean."""
 
     def backward(self, dloss=1.0):
-        return super().backward(dloss) * self._cache[0].shape[0]
+        return super().backward(dloss) * self.cache[0].shape[0]
 
 
 def test_missing_conjugate_in_dr_is_caught():
@@ -67,6 +67,21 @@ def test_raise_on_fail_false_returns_the_table():
     assert errors["dW"] > 1e-2 and errors["dx"] < 1e-6
 
 
+def test_a_failed_check_is_false_so_asserting_it_fails():
+    """A table is not a verdict: ``assert check_layer(..., raise_on_fail=False)`` on the
+    planted bug must fail, and say which gradient and by how much."""
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    failed = check_layer(TransposedDense(4, 4, rng=0), x, raise_on_fail=False)
+    assert len(failed) == 3 and not failed.passed and failed.failed == ["dW"]
+    with pytest.raises(AssertionError) as info:
+        assert failed
+    assert "dW" in str(info.value) and "FAIL" in repr(failed) and "FAILED (dW above 1e-06)" in repr(failed)
+    model = mc.Sequential(mc.Tanh(), TransposedDense(4, 4, rng=0))
+    assert not check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([0, 3]), raise_on_fail=False)
+    passed = check_layer(mc.Dense(4, 4, rng=0), x, raise_on_fail=False)
+    assert passed and passed.passed and repr(passed).startswith("gradient check of Dense: passed")
+
+
 def test_rel_error():
     assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert rel_error([1.0], [-1.0]) == pytest.approx(1.0)
@@ -98,7 +113,7 @@ class Squared(mc.Layer):
         self.params["c"] = np.zeros(3)
 
     def forward(self, x):
-        self._cache = (x.shape[0],)
+        self.cache = (x.shape[0],)
         return x + self.params["c"] ** 2
 
     def backward(self, dy):
@@ -121,13 +136,13 @@ class KeepdimsBias(mc.Layer):
         self.params["b"] = np.zeros(d)
 
     def forward(self, x):
-        x = self._check_input(x, self.d)
-        self._cache = (x,)
+        x = self.check_input(x, self.d)
+        self.cache = (x,)
         return x * self.params["a"] + self.params["b"]
 
     def backward(self, dy):
-        (x,) = self._cached()
-        dy = self._check_dy(dy, x.shape)
+        (x,) = self.cached()
+        dy = self.check_dy(dy, x.shape)
         self.grads["a"] = (dy * x).sum(axis=0)
         self.grads["b"] = dy.sum(axis=0, keepdims=True)
         return dy * self.params["a"]
@@ -283,11 +298,16 @@ def test_a_step_that_rounds_away_says_so():
         check_layer(mc.Tanh(), x, eps=1e-20)
 
 
-def test_layer_and_model_checks_name_each_other_when_swapped():
-    with pytest.raises(TypeError, match=r"check_layer: got a Sequential.*check_model\(model, loss, x, t\)"):
-        check_layer(mc.Sequential(mc.Tanh()), np.ones((2, 3)))
-    with pytest.raises(TypeError, match=r"check_model: got a Tanh.*check_layer\(layer, x\)"):
-        check_model(mc.Tanh(), mc.SoftmaxCrossEntropy(), np.ones((2, 3)), np.zeros(2, int))
+def test_a_sequential_is_a_layer_to_both_checks_and_anything_else_is_refused():
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    model = mc.Sequential(mc.Dense(3, 3, rng=0), mc.Sequential(mc.Tanh(), mc.Dense(3, 2, rng=1)))
+    result = check_layer(model, x)
+    assert result and set(result) == {"dx", "d0.W", "d0.b", "d1.1.W", "d1.1.b"}
+    assert check_model(mc.Tanh(), mc.SoftmaxCrossEntropy(), np.ones((2, 3)), np.zeros(2, int))
+    with pytest.raises(TypeError, match=r"check_layer: layer must be a minicirc Layer, got function"):
+        check_layer(lambda a: np.tanh(a), x)
+    with pytest.raises(TypeError, match=r"check_model: model must be a minicirc Layer.*got list"):
+        check_model([mc.Tanh()], mc.SoftmaxCrossEntropy(), x, np.zeros(2, int))
 
 
 class Interrupted(Exception):

@@ -40,7 +40,7 @@ def test_fit_is_the_train_step_loop_over_seeded_batches():
     for _ in range(2):
         values = [mc.train_step(b, loss_b, opt_b, xb, yb) * len(xb) for xb, yb in batches]
     assert history[-1]["loss"] == pytest.approx(float(sum(values)) / 50, rel=1e-6)
-    for (name, p, _), (_, q, _) in zip(a.named_parameters(), b.named_parameters()):
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(p, q, err_msg=name)
 
 
@@ -62,7 +62,7 @@ def test_on_epoch_sees_each_record_adds_to_it_and_stops_training():
 def test_train_step_runs_before_update_ahead_of_the_weights():
     x, y = xor(n=8)
     model, loss, opt = setup()
-    before = [p.copy() for _, p, _ in model.named_parameters()]
+    before = [p.copy() for p in model.parameters()]
 
     def refuse(value, output):
         assert output.shape == (8, 2) and np.isfinite(value)
@@ -71,7 +71,7 @@ def test_train_step_runs_before_update_ahead_of_the_weights():
     with pytest.raises(RuntimeError, match="stop here"):
         mc.train_step(model, loss, opt, x, y, before_update=refuse)
     assert opt.t == 0
-    for p, q in zip(before, (p for _, p, _ in model.named_parameters())):
+    for p, q in zip(before, model.parameters()):
         np.testing.assert_array_equal(p, q)
 
 

@@ -13,8 +13,10 @@ class Fixed:
         self.p, self.grads, self.k = p, grads, 0
 
     def named_parameters(self):
-        g = self.grads[min(self.k, len(self.grads) - 1)]
-        yield "w", self.p, g
+        yield "w", self.p
+
+    def named_grads(self):
+        yield "w", self.grads[min(self.k, len(self.grads) - 1)]
 
 
 def run(opt_factory, grads, p0):
@@ -51,9 +53,9 @@ def test_sgd_momentum_weight_decay(nesterov):
         np.testing.assert_allclose(got, p, rtol=1e-14)
 
 
-def test_adam_with_decoupled_weight_decay():
+def test_adamw_decouples_weight_decay():
     lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
-    out = run(lambda m: mc.Adam(m, lr=lr, weight_decay=wd), GRADS, [0.5, 2.0])
+    out = run(lambda m: mc.AdamW(m, lr=lr, weight_decay=wd), GRADS, [0.5, 2.0])
     p, m, v = np.array([0.5, 2.0]), np.zeros(2), np.zeros(2)
     for t, (g, got) in enumerate(zip(GRADS, out), start=1):
         g = np.array(g)
@@ -65,6 +67,32 @@ def test_adam_with_decoupled_weight_decay():
     # First Adam step moves each weight by about lr, whatever the gradient's scale
     first = run(lambda m: mc.Adam(m, lr=lr), [[1e-3, 1e3]], [0.0, 0.0])[0]
     np.testing.assert_allclose(np.abs(first), [lr, lr], rtol=1e-4)
+
+
+def test_adam_adds_weight_decay_to_the_gradient_as_pytorch_does():
+    """Adam's weight_decay is L2: wd * p joins g before the moments (torch.optim.Adam)."""
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    out = run(lambda m: mc.Adam(m, lr=lr, weight_decay=wd), GRADS, [0.5, 2.0])
+    p, m, v = np.array([0.5, 2.0]), np.zeros(2), np.zeros(2)
+    for t, (g, got) in enumerate(zip(GRADS, out), start=1):
+        g = np.array(g) + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        mhat, vhat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        p = p - lr * mhat / (np.sqrt(vhat) + eps)
+        np.testing.assert_allclose(got, p, rtol=1e-14)
+    # and it is not AdamW's: the two differ from the first step on
+    decoupled = run(lambda m: mc.AdamW(m, lr=lr, weight_decay=wd), GRADS, [0.5, 2.0])
+    assert not np.allclose(out[0], decoupled[0], rtol=1e-6)
+
+
+def test_adam_defaults_are_pytorchs():
+    model = mc.Sequential(mc.Dense(2, 2))
+    assert mc.Adam(model).weight_decay == 0.0 and mc.AdamW(model).weight_decay == 0.01
+    # without decay the two are one optimizer
+    a = run(lambda m: mc.Adam(m, lr=0.01), GRADS, [0.5, 2.0])
+    w = run(lambda m: mc.AdamW(m, lr=0.01, weight_decay=0.0), GRADS, [0.5, 2.0])
+    np.testing.assert_array_equal(a, w)
 
 
 def test_cosine_schedule():
@@ -141,7 +169,7 @@ def test_saved_optimizer_state_resumes_exactly(tmp_path, make_opt):
     assert ob.t == oa.t == 5
     train_steps(a, oa, X, t, 1)
     train_steps(b, ob, X, t, 1)
-    for (name, pa, _), (_, pb, _) in zip(a.named_parameters(), b.named_parameters()):
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(pa, pb, err_msg=name)
 
 
@@ -165,12 +193,12 @@ def test_a_step_that_fails_changes_nothing(make_opt):
     model, X, t = small_model_and_data()
     opt = make_opt(model)
     train_steps(model, opt, X, t, 2)
-    before = ([p.copy() for _, p, _ in model.named_parameters()],
+    before = ([p.copy() for p in model.parameters()],
               {k: v.copy() for k, v in opt.state_arrays().items()})
 
     def unchanged():
         assert opt.t == 2
-        for p, q in zip(before[0], (p for _, p, _ in model.named_parameters())):
+        for p, q in zip(before[0], model.parameters()):
             np.testing.assert_array_equal(p, q)
         for k, v in opt.state_arrays().items():
             np.testing.assert_array_equal(v, before[1][k])

@@ -62,7 +62,7 @@ def test_the_scratching_backend_would_catch_a_layer_that_gave_up_its_cache():
     class Careless(Circulant):
         def forward(self, x):
             y = super().forward(x)
-            U, R = self._cache
+            U, R = self.cache
             self.backend.irfft(U, self.n, overwrite=True)           # U is still needed
             return y
 

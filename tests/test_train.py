@@ -162,7 +162,7 @@ def test_recipes_fill_unset_options():
     c = TrainConfig(model="dense").resolved()
     assert (c.optimizer, c.lr, c.nesterov) == ("sgd", 0.1, True)
     c = TrainConfig(model="circulant", lr=1e-3).resolved()
-    assert (c.optimizer, c.lr, c.weight_decay) == ("adam", 1e-3, 0.1)
+    assert (c.optimizer, c.lr, c.weight_decay) == ("adamw", 1e-3, 0.1)
 
 
 def test_resume_refuses_another_run(tmp_path):
@@ -400,3 +400,49 @@ def test_peak_memory_is_none_without_resource_and_a_number_with_it(monkeypatch):
     assert tr._peak_rss_mb() > 0
     monkeypatch.setitem(sys.modules, "resource", None)
     assert tr._peak_rss_mb() is None
+
+
+def as_written_before_adamw(path):
+    """Rewrite a checkpoint as minicirc wrote it when the optimizer "adam" had decoupled weight
+    decay (today's "adamw"): the settings say "adam", and the metadata's optimizer entry has
+    no "class". The arrays (param/, buffer/, optim/<name>/m and v, optim/t) were the same."""
+    meta, arrays = read_checkpoint(path)
+    assert meta["config"]["optimizer"] == "adamw" and meta["optimizer"]["class"] == "AdamW"
+    meta["config"]["optimizer"] = "adam"
+    meta["optimizer"] = {"name": "adam", "t": meta["optimizer"]["t"]}
+    np.savez(path, **arrays, meta=np.array(json.dumps(meta)))
+
+
+@pytest.mark.parametrize("how", ["command line", "python"])
+def test_a_checkpoint_from_before_adamw_resumes_bit_exact_with_adamw(tmp_path, how):
+    cfg = dict(model="circulant", epochs=3, hidden=64, **SMALL)     # its recipe: decay 0.1
+    train(TrainConfig(out=str(tmp_path / "full"), save_every=1, **cfg), log=quiet, progress=False)
+    old = tmp_path / "full" / "epoch-001.npz"
+    as_written_before_adamw(old)
+    if how == "command line":                   # minicirc train --resume takes the file's settings
+        config = TrainConfig.from_checkpoint(str(old), out=str(tmp_path / "resumed"))
+        assert config.optimizer == "adamw"
+    else:
+        config = TrainConfig(out=str(tmp_path / "resumed"), **cfg)
+    trainer = Trainer(config, log=quiet, progress=False)
+    trainer.resume(str(old))
+    assert type(trainer.opt).__name__ == "AdamW" and trainer.opt.weight_decay == 0.1
+    trainer.run()
+    a = final_params(tmp_path / "full" / "checkpoint.npz")
+    b = final_params(tmp_path / "resumed" / "checkpoint.npz")
+    assert a.keys() == b.keys() and any(k.startswith("optim/") for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_adam_with_l2_decay_is_a_run_of_its_own(tmp_path):
+    """A checkpoint written today with "adam" (L2) stays "adam": only the old files, which
+    have no optimizer class, are read as "adamw"."""
+    cfg = dict(model="circulant", optimizer="adam", epochs=1, hidden=64, **SMALL)
+    train(TrainConfig(out=str(tmp_path / "a"), **cfg), log=quiet, progress=False)
+    meta, _ = read_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    assert meta["optimizer"]["class"] == "Adam" and meta["config"]["optimizer"] == "adam"
+    assert TrainConfig.from_checkpoint(str(tmp_path / "a" / "checkpoint.npz")).optimizer == "adam"
+    with pytest.raises(CheckpointError, match=r"optimizer='adam' \(this run: 'adamw'\)"):
+        Trainer(TrainConfig(out=str(tmp_path / "b"), **{**cfg, "optimizer": "adamw"}),
+                log=quiet, progress=False).resume(str(tmp_path / "a" / "checkpoint.npz"))

@@ -62,10 +62,12 @@ def build_torch_mlp(arch: Dict[str, Any], seed: int = 0) -> nn.Sequential:
 
 
 def torch_optimizer(model: nn.Module, config: Any) -> torch.optim.Optimizer:
-    """SGD (coupled L2) or AdamW (decoupled decay), as minicirc.optim."""
+    """SGD and Adam (coupled L2) or AdamW (decoupled decay), as minicirc.optim."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 

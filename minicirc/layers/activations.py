@@ -27,42 +27,42 @@ class ReLU(_Activation):
     """``y = max(x, 0)``; the cache is the mask ``x > 0`` (and the dtype it was computed in)."""
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, None)
+        x = self.check_input(x, None)
         mask = x > 0
-        self._cache = (mask, x.dtype)
+        self.cache = (mask, x.dtype)
         return x * mask
 
     def backward(self, dy: Any) -> Any:
-        mask, dtype = self._cached()
-        return self._check_dy(dy, mask.shape, dtype) * mask
+        mask, dtype = self.cached()
+        return self.check_dy(dy, mask.shape, dtype) * mask
 
 
 class Tanh(_Activation):
     """``y = tanh(x)``; the derivative is written with ``y``, so ``y`` is the cache."""
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, None)
+        x = self.check_input(x, None)
         y = self.backend.xp.tanh(x)
-        self._cache = (y,)
+        self.cache = (y,)
         return y
 
     def backward(self, dy: Any) -> Any:
-        (y,) = self._cached()
-        return self._check_dy(dy, y.shape, y.dtype) * (1 - y * y)
+        (y,) = self.cached()
+        return self.check_dy(dy, y.shape, y.dtype) * (1 - y * y)
 
 
 class Sigmoid(_Activation):
     """``y = 1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, None)
+        x = self.check_input(x, None)
         xp = self.backend.xp
         # exp of a non-positive number only: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0.
         e = xp.exp(-xp.abs(x))
         y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        self._cache = (y,)
+        self.cache = (y,)
         return y
 
     def backward(self, dy: Any) -> Any:
-        (y,) = self._cached()
-        return self._check_dy(dy, y.shape, y.dtype) * y * (1 - y)
+        (y,) = self.cached()
+        return self.check_dy(dy, y.shape, y.dtype) * y * (1 - y)

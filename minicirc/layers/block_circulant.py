@@ -54,12 +54,12 @@ class BlockCirculant(Layer):
                  sign_flip: bool = True, rng: Any = None, dtype: Any = np.float32,
                  backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        self._check_sizes(d_in=d_in, d_out=d_out, block=block)
-        self._check_gain(gain)
+        self.check_sizes(d_in=d_in, d_out=d_out, block=block)
+        gain = self.check_gain(gain)
         self.d_in, self.d_out, self.block = int(d_in), int(d_out), int(block)
         k = self.block
         self.p, self.q = -(-self.d_out // k), -(-self.d_in // k)         # ceil divisions
-        self.bias, self.sign_flip = bool(bias), bool(sign_flip)
+        self.bias, self.sign_flip = self.check_flag(bias=bias), self.check_flag(sign_flip=sign_flip)
         self._init_spectral((self.p, self.q, k), self.q * k, gain, rng, self.sign_flip)
 
     @property
@@ -81,7 +81,7 @@ class BlockCirculant(Layer):
         return out
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, self.d_in)
+        x = self.check_input(x, self.d_in)
         bk, k, B = self.backend, self.block, x.shape[0]
         R = bk.rfft(self.params["r"], k)                                  # (p, q, m)
         # s * pad(x) = pad(s[:d_in] * x): the padded tail is zero whatever its signs.
@@ -92,13 +92,13 @@ class BlockCirculant(Layer):
         y = bk.irfft(Y, k, overwrite=True).reshape(B, self.p * k)[:, : self.d_out]  # eq. (B1)
         if self.bias:
             y = y + self.params["b"]
-        self._cache = (U, R)
+        self.cache = (U, R)
         return y
 
     def backward(self, dy: Any) -> Any:
-        U, R = self._cached()
+        U, R = self.cached()
         B = U.shape[0]
-        dy = self._check_dy(dy, (B, self.d_out))
+        dy = self.check_dy(dy, (B, self.d_out))
         bk, k = self.backend, self.block
         G = bk.rfft(self._pad(dy, self.p * k).reshape(B, self.p, k), k)  # (B, p, m)
         self.grads["r"] = bk.irfft(bk.bmm_freq_conj_x_sum(U, G), k, overwrite=True)  # eq. (B2)

@@ -42,11 +42,11 @@ class Circulant(Layer):
                  backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
         d_out = d_in if d_out is None else d_out
-        self._check_sizes(d_in=d_in, d_out=d_out)
-        self._check_gain(gain)
+        self.check_sizes(d_in=d_in, d_out=d_out)
+        gain = self.check_gain(gain)
         self.d_in, self.d_out = int(d_in), int(d_out)
         self.n = max(self.d_in, self.d_out)
-        self.bias, self.sign_flip = bool(bias), bool(sign_flip)
+        self.bias, self.sign_flip = self.check_flag(bias=bias), self.check_flag(sign_flip=sign_flip)
         self._init_spectral((self.n,), self.n, gain, rng, self.sign_flip)
 
     @property
@@ -60,7 +60,7 @@ class Circulant(Layer):
         return f"{self.d_in}, {self.d_out}{extra}"
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, self.d_in)
+        x = self.check_input(x, self.d_in)
         bk, n = self.backend, self.n
         R = bk.rfft(self.params["r"], n)
         # s * pad_n(x) = pad_n(s[:d_in] * x): flip first, let rfft zero-pad to n.
@@ -69,12 +69,12 @@ class Circulant(Layer):
         y = bk.irfft(bk.cmul(U, R), n, overwrite=True)[:, : self.d_out]  # eq. (C1)
         if self.bias:
             y += self.params["b"]            # y is a view of irfft's fresh output: safe in place
-        self._cache = (U, R)
+        self.cache = (U, R)
         return y
 
     def backward(self, dy: Any) -> Any:
-        U, R = self._cached()
-        dy = self._check_dy(dy, (U.shape[0], self.d_out))
+        U, R = self.cached()
+        dy = self.check_dy(dy, (U.shape[0], self.d_out))
         bk, n = self.backend, self.n
         G = bk.rfft(dy, n)                                                # pad_n is crop's adjoint
         # Both products read G: one pass gives dU = conj(R) G and dR = sum_batch conj(U) G.

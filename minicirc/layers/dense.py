@@ -29,10 +29,10 @@ class Dense(Layer):
     def __init__(self, d_in: int, d_out: int, *, bias: bool = True, rng: Any = None,
                  dtype: Any = np.float32, backend: Any = None, gain: float = 1.0) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        self._check_sizes(d_in=d_in, d_out=d_out)
-        self._check_gain(gain)
-        self.d_in, self.d_out, self.bias = int(d_in), int(d_out), bool(bias)
-        rng = self._generator(rng)
+        self.check_sizes(d_in=d_in, d_out=d_out)
+        gain = self.check_gain(gain)
+        self.d_in, self.d_out, self.bias = int(d_in), int(d_out), self.check_flag(bias=bias)
+        rng = self.generator(rng)
         W = rng.standard_normal((self.d_in, self.d_out)) * np.sqrt(gain / self.d_in)
         self.params["W"] = self.backend.asarray(W.astype(self.dtype))
         if self.bias:
@@ -42,16 +42,16 @@ class Dense(Layer):
         return f"{self.d_in}, {self.d_out}" + ("" if self.bias else ", bias=False")
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, self.d_in)
+        x = self.check_input(x, self.d_in)
         y = x @ self.params["W"]
         if self.bias:
             y += self.params["b"]
-        self._cache = (x,)
+        self.cache = (x,)
         return y
 
     def backward(self, dy: Any) -> Any:
-        (x,) = self._cached()
-        dy = self._check_dy(dy, (x.shape[0], self.d_out))
+        (x,) = self.cached()
+        dy = self.check_dy(dy, (x.shape[0], self.d_out))
         self.grads["W"] = x.T @ dy
         if self.bias:
             self.grads["b"] = dy.sum(axis=0)

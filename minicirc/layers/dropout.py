@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._args import is_real
+from .._args import check_unit
 from .base import Layer
 
 
@@ -22,29 +22,27 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5, *, rng: Any = None, dtype: Any = None,
                  backend: Any = None) -> None:
         super().__init__(dtype=dtype, backend=backend)
-        if not is_real(p) or not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"{type(self).__name__}: p must be a number in [0, 1), got {p!r}")
-        self.p = float(p)
-        self.rng = self._generator(rng)
+        self.p = check_unit(type(self).__name__, "p", p)
+        self.rng = self.generator(rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
     def forward(self, x: Any) -> Any:
-        x = self._check_input(x, None)
+        x = self.check_input(x, None)
         dtype = x.dtype                      # the layer's, or the input's (dtype=None)
         if not self.training or self.p == 0.0:
-            self._cache = (None, x.shape, dtype)
+            self.cache = (None, x.shape, dtype)
             return x
         # Built in the compute dtype from the start: a bool mask divided by a Python float
         # would make a float64 temporary (the profile's largest item, 18% of a step).
         scale = (self.rng.random(x.shape, dtype=dtype) >= self.p).astype(dtype)
         scale *= dtype.type(1.0 / (1.0 - self.p))
         scale = self.backend.asarray(scale)
-        self._cache = (scale, x.shape, dtype)
+        self.cache = (scale, x.shape, dtype)
         return x * scale
 
     def backward(self, dy: Any) -> Any:
-        scale, shape, dtype = self._cached()
-        dy = self._check_dy(dy, shape, dtype)
+        scale, shape, dtype = self.cached()
+        dy = self.check_dy(dy, shape, dtype)
         return dy if scale is None else dy * scale

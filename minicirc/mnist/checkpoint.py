@@ -30,19 +30,14 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, truncated, or does not fit the model."""
 
 
-def _host(a: Any) -> np.ndarray:
-    return np.asarray(a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a)
-
-
 def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
                     optimizer: Any = None) -> Path:
     """Write ``model`` (and ``optimizer``) state with ``meta`` atomically to ``path``."""
     path = Path(path)
     arrays: Dict[str, np.ndarray] = {}
-    for name, p, _ in model.named_parameters():
-        arrays[f"param/{name}"] = _host(p)
-    for name, b in model.named_buffers():
-        arrays[f"buffer/{name}"] = _host(b)
+    trained = {name for name, _ in model.named_parameters()}
+    for name, a in model.state_dict().items():
+        arrays[f"{'param' if name in trained else 'buffer'}/{name}"] = a
     if optimizer is not None:
         for key, v in optimizer.state_arrays().items():
             arrays[f"optim/{key}"] = v
@@ -131,7 +126,7 @@ def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] 
     Every name and shape is checked first, so a checkpoint of another architecture is
     refused with the first difference named, and the model is left untouched.
     """
-    targets = [("param", name, p) for name, p, _ in model.named_parameters()]
+    targets = [("param", name, p) for name, p in model.named_parameters()]
     targets += [("buffer", name, b) for name, b in model.named_buffers()]
     expected = {f"{kind}/{name}" for kind, name, _ in targets}
     present = {k for k in arrays if k.startswith(("param/", "buffer/"))}
@@ -146,14 +141,18 @@ def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] 
                                   f"the model expects {tuple(target.shape)}")
         if not np.all(np.isfinite(a)):
             raise CheckpointError(f"{path}: {kind} {name!r} contains NaN or Inf")
-    # The optimizer first: it checks its state before taking any of it, so a refusal there
-    # too leaves the model (and the optimizer) as they were.
+    # load_state_dict checks every array before it copies any; the optimizer checks its
+    # state before taking any of it: a refusal there puts the model back as it was.
+    backup = model.state_dict() if optimizer is not None else None
+    try:
+        model.load_state_dict({name: arrays[f"{kind}/{name}"] for kind, name, _ in targets})
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     if optimizer is not None:
         xp = array_module(targets[0][2]) if targets else np
         try:
             optimizer.load_state_arrays({k[len("optim/"):]: v for k, v in arrays.items()
                                          if k.startswith("optim/")}, asarray=xp.asarray)
         except ValueError as e:
+            model.load_state_dict(backup)
             raise CheckpointError(f"{path}: optimizer state: {e}") from None
-    for kind, name, target in targets:
-        target[...] = array_module(target).asarray(arrays[f"{kind}/{name}"])

@@ -90,15 +90,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.parser.error("--model block needs --block SIZE")
     if config.block is not None and config.model != "block":
         args.parser.error("--block applies to --model block only")
-    if config.resolved().optimizer == "adam":
+    if config.resolved().optimizer in ("adam", "adamw"):
         sgd_only = [f"--{k}" for k in ("momentum",) if k in given]
         if "nesterov" in given:
             sgd_only.append("--nesterov" if given["nesterov"] else "--no-nesterov")
         if sgd_only:
-            source = ("--optimizer adam" if "optimizer" in given else "the checkpoint's optimizer"
+            used = config.resolved().optimizer
+            source = (f"--optimizer {used}" if "optimizer" in given else "the checkpoint's optimizer"
                       if args.resume else f"the {config.model} recipe's optimizer")
             args.parser.error(f"{' and '.join(sgd_only)} {'applies' if len(sgd_only) == 1 else 'apply'} "
-                              f"to SGD only, and this run uses adam ({source})"
+                              f"to SGD only, and this run uses {used} ({source})"
                               + ("" if "optimizer" in given or args.resume else "; add --optimizer sgd"))
     train(config, resume=args.resume, progress=args.progress)
     return 0

@@ -59,13 +59,13 @@ class TrainConfig:
     sign_flip: bool = setting(True, FLAG, "circulant layers without the random sign diagonal D", group="model")
     block: Optional[int] = setting(None, POSITIVE_INT, "block size for --model block", group="model")
     dropout: Optional[float] = setting(None, FRACTION, "dropout rate after each hidden layer", group="model")
-    optimizer: Optional[str] = setting(None, Choice(("sgd", "adam")), "sgd or adam (AdamW)",
+    optimizer: Optional[str] = setting(None, Choice(("sgd", "adam", "adamw")), "sgd, adam or adamw",
                                        group="optimisation")
     lr: Optional[float] = setting(None, POSITIVE, "peak learning rate", group="optimisation")
     momentum: Optional[float] = setting(None, FRACTION, "SGD momentum", group="optimisation")
     nesterov: Optional[bool] = setting(None, FLAG, "Nesterov momentum (SGD)", group="optimisation",
                                        no_help="plain momentum, where the recipe has Nesterov's (dense)")
-    weight_decay: Optional[float] = setting(None, NONNEG, "SGD: L2; Adam: decoupled (AdamW)",
+    weight_decay: Optional[float] = setting(None, NONNEG, "sgd and adam: L2; adamw: decoupled",
                                             group="optimisation")
     schedule: str = setting("cosine", Choice(tuple(SCHEDULES)), "the learning rate over the run: "
                             "cosine decay from --lr, or --lr throughout", group="optimisation")
@@ -120,11 +120,23 @@ class TrainConfig:
         ``RUN_SETTINGS`` must keep their value, or ``Trainer.resume`` refuses the checkpoint).
         """
         meta, _ = read_checkpoint(path)
-        saved = meta.get("config")
-        if not isinstance(saved, dict):
+        if not isinstance(meta.get("config"), dict):
             raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
                                   "minicirc train")
-        return cls.from_dict({**saved, "out": str(Path(path).parent), **overrides})
+        return cls.from_dict({**saved_config(meta), "out": str(Path(path).parent), **overrides})
+
+
+def saved_config(meta: Dict[str, Any]) -> Dict[str, Any]:
+    """The settings stored in a checkpoint's metadata, in today's names.
+
+    A checkpoint whose ``optimizer`` entry has no ``class`` was written when "adam" meant
+    Adam with decoupled weight decay, which is now "adamw" ("adam" is now L2, as PyTorch's):
+    it resumes as "adamw", the optimizer that wrote it."""
+    saved = dict(meta.get("config") or {})
+    written_by = meta.get("optimizer")
+    if saved.get("optimizer") == "adam" and not (isinstance(written_by, dict) and "class" in written_by):
+        saved["optimizer"] = "adamw"
+    return saved
 
 
 def _checked(values: Dict[str, Any]) -> Dict[str, Any]:

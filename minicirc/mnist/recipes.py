@@ -13,7 +13,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
               "dropout": 0.0, "epochs": 15},
     # AdamW with light dropout: decoupled decay is what regularises a layer of n weights. lr and
     # decay are the best of the validation runs in docs/results/tuning.md (lr 5e-3, decay 0.1).
-    "circulant": {"optimizer": "adam", "lr": 5e-3, "weight_decay": 0.1, "dropout": 0.1, "epochs": 15},
-    "hybrid": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
-    "block": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
+    "circulant": {"optimizer": "adamw", "lr": 5e-3, "weight_decay": 0.1, "dropout": 0.1, "epochs": 15},
+    "hybrid": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
+    "block": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.1, "epochs": 15},
 }

@@ -28,7 +28,7 @@ import numpy as np
 from .. import __version__
 from ..backends import array_module, get_backend
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
-from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.mnist.train's)
+from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig, saved_config  # noqa: F401 (also minicirc.mnist.train's)
 from ..batches import Batches
 from .dataset import load_mnist
 from .idx import DataError
@@ -38,7 +38,7 @@ from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
 from .meter import EpochMeter
 from .models import architecture, build_mlp, dense_equivalent_params, layer_table
-from ..optim import SGD, Adam
+from ..optim import SGD, Adam, AdamW
 
 
 #: Exit status of a run stopped by a non-finite loss or weight (as the command line returns it).
@@ -116,11 +116,13 @@ def _load_data(c: TrainConfig, d_in: int, backend: Any) -> Tuple[Any, Any, Any]:
 def _optimizer(c: TrainConfig, model: Sequential) -> Any:
     if c.optimizer == "sgd":
         return SGD(model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
-    return Adam(model, lr=c.lr, weight_decay=c.weight_decay)   # "adam": resolved() lets no other name through
+    if c.optimizer == "adam":
+        return Adam(model, lr=c.lr, weight_decay=c.weight_decay)
+    return AdamW(model, lr=c.lr, weight_decay=c.weight_decay)   # "adamw": resolved() lets no other name through
 
 
 def _dropouts(model: Sequential) -> List[Dropout]:
-    return [layer for layer in model.layers if isinstance(layer, Dropout)]
+    return [layer for layer in model.modules() if isinstance(layer, Dropout)]
 
 
 class Trainer:
@@ -169,7 +171,7 @@ class Trainer:
         return {"arch": self.arch, "config": asdict(self.config), "epoch": self.epoch, "step": self.step,
                 "seed": self.config.seed, "batches": self.batches.state(),
                 "dropout_rng": [d.rng.bit_generator.state for d in _dropouts(self.model)],
-                "optimizer": {"name": self.config.optimizer, "t": self.opt.t}, "history": self.history,
+                "optimizer": {"name": self.config.optimizer, "class": type(self.opt).__name__, "t": self.opt.t}, "history": self.history,
                 "partial_epoch": self._partial}
 
     def save(self, path: Path) -> Path:
@@ -199,7 +201,7 @@ class Trainer:
         if meta.get("arch") != self.arch:
             raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
                                   f"this run builds {self.arch}")
-        saved = TrainConfig.from_dict(meta.get("config", {})).resolved()
+        saved = TrainConfig.from_dict(saved_config(meta)).resolved()
         differ = [k for k in RUN_SETTINGS if getattr(saved, k) != getattr(self.config, k)]
         # More epochs change nothing done so far only where the learning rate ignores the total.
         if differ == ["epochs"] and saved.schedule == "constant" and self.config.epochs > saved.epochs:
@@ -336,7 +338,7 @@ class Trainer:
         Once per epoch (and before a Ctrl-C checkpoint), so that neither the evaluation nor the
         checkpoint meets such weights; on a GPU each parameter's check waits for the GPU once.
         """
-        for name, p, _ in self.model.named_parameters():
+        for name, p in self.model.named_parameters():
             if not self.backend.all_finite(p):
                 raise TrainingStopped(f"parameter {name} is NaN or infinite after the update of step "
                                       f"{self.step} (epoch {self.epoch + 1}); stopped. "

@@ -1,28 +1,31 @@
-"""What SGD and Adam share: the parameter walk, the learning rate, and state saving."""
+"""What the optimizers share: the parameter walk, the learning rate, and state saving."""
 from __future__ import annotations
 
 from typing import Any, Dict
 
 import numpy as np
 
-from .._args import is_real
+from .._args import check_positive
 
 
 class Optimizer:
+    """Updates the parameters of ``model`` (a Layer, or anything with ``named_parameters()``
+    and ``named_grads()`` yielding ``(name, array)`` pairs) in place at each ``step()``."""
+
     def __init__(self, model: Any, lr: float) -> None:
-        if not hasattr(model, "named_parameters"):
-            raise TypeError(f"{type(self).__name__}: expected a model with named_parameters(), got {type(model).__name__}")
-        if not is_real(lr) or not 0 < lr < float("inf"):
-            raise ValueError(f"{type(self).__name__}: lr must be a positive finite number, got {lr!r}")
+        if not (hasattr(model, "named_parameters") and hasattr(model, "named_grads")):
+            raise TypeError(f"{type(self).__name__}: model must be a minicirc Layer (with "
+                            f"named_parameters() and named_grads()), got {type(model).__name__}")
         self.model = model
-        self.lr = float(lr)
+        self.lr = check_positive(type(self).__name__, "lr", lr)
         self.t = 0                      # number of steps taken
         self.state: Dict[str, Dict[str, Any]] = {}
 
     def step(self) -> None:
         # Check every gradient before touching anything: a step that fails half-way would
         # leave some parameters (and t, Adam's bias correction) one step ahead of the others.
-        triples = list(self.model.named_parameters())
+        grads = dict(self.model.named_grads())
+        triples = [(name, p, grads.get(name)) for name, p in self.model.named_parameters()]
         for name, p, g in triples:
             if g is None:
                 raise RuntimeError(f"{type(self).__name__}: parameter {name!r} has no gradient; run backward() first")
@@ -69,7 +72,7 @@ class Optimizer:
             if t.shape != () or t.dtype.kind not in "iu" or t < 0:
                 raise ValueError(f"{type(self).__name__}: the step count 't' must be a non-negative "
                                  f"integer scalar, got {t.dtype} of shape {t.shape}: {t!r}")
-        shapes = {name: tuple(p.shape) for name, p, _ in self.model.named_parameters()}
+        shapes = {name: tuple(p.shape) for name, p in self.model.named_parameters()}
         state: Dict[str, Dict[str, Any]] = {}      # built aside: a bad key changes nothing
         for key, v in arrays.items():
             if "/" not in key:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from .._args import check_flag, check_non_negative, check_unit
 from .base import Optimizer
 
 
@@ -15,13 +16,11 @@ class SGD(Optimizer):
     def __init__(self, model: Any, lr: float = 0.1, *, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(model, lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
-        if nesterov and momentum == 0.0:
+        self.momentum = check_unit("SGD", "momentum", momentum)
+        self.nesterov = check_flag("SGD", "nesterov", nesterov)
+        self.weight_decay = check_non_negative("SGD", "weight_decay", weight_decay)
+        if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
-        if weight_decay < 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}")
-        self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
     def _settings(self) -> Dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
