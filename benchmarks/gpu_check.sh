@@ -124,10 +124,10 @@ run_stage test_gpu 140 "$OUT/test_gpu.log" \
   "$PY" -m pytest -q -m gpu -rsfE --durations=8 -p no:cacheprovider tests/test_gpu.py
 
 # -- 3. profile of the layer's pieces (host vs GPU time per call), the benchmark, a training-step profile
-run_stage profile 60 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu_profile --out "$OUT/bench"
-run_stage bench 130 "$OUT/bench.log" "$PY" -m minicirc.bench.gpu --out "$OUT/bench"
+run_stage profile 60 "$OUT/bench.log" "$PY" -m benchmarks.gpu_profile --out "$OUT/bench"
+run_stage bench 130 "$OUT/bench.log" "$PY" -m benchmarks.gpu --out "$OUT/bench"
 # where the host time of a whole MNIST training step goes on the GPU (cProfile, own time per function)
-run_stage stepprof 45 "$OUT/bench.log" "$PY" -m minicirc.bench.profile_train --backend cuda --steps 200 --top 25
+run_stage stepprof 45 "$OUT/bench.log" "$PY" -m benchmarks.profile_train --backend cuda --steps 200 --top 25
 rm -f "$OUT/bench/gpu_bench.json" "$OUT/bench/gpu_profile.json"
 
 # -- 4. two MNIST epochs on the cuda backend: the first includes compiling the kernels and planning

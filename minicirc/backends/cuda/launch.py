@@ -10,7 +10,7 @@ parameters and call ``cuda.core.launch`` -- without the per-call work in front o
 argument list with a scalar in it stays with the dispatcher on every call (``flatten`` knows
 arrays only), which is why minicirc's kernels take nothing but arrays.
 
-Why, as measured by ``minicirc.bench.gpu_profile`` on an NVIDIA H100 (numba-cuda 0.30.4,
+Why, as measured by ``benchmarks.gpu_profile`` on an NVIDIA H100 (numba-cuda 0.30.4,
 CuPy 14.2, 2026-11-27): a launch through the dispatcher cost 65-124 us of host time for a
 trivial kernel, and the launchers around it brought a product to 144-199 us, while the GPU
 work was a few microseconds. In numba-cuda 0.30.4 that per-call work is: typing each argument

@@ -1,4 +1,4 @@
-"""Benchmarks. ``python -m minicirc.bench.layer`` times one layer's forward+backward.
+"""Benchmarks. ``python -m benchmarks.layer`` times one layer's forward+backward.
 
 PyTorch is a benchmark-only extra (``pip install minicirc[bench]``); nothing in the library
 imports it.
@@ -6,20 +6,7 @@ imports it.
 
 import json
 import os
-from typing import Any, Dict, List
-
-
-def int_list(text: str) -> List[int]:
-    """An argparse type for comma-separated positive integers (sizes, batches, blocks):
-    ``"256,1024"`` -> ``[256, 1024]``; anything else is a usage error naming the value."""
-    import argparse
-
-    from ..mnist.cli import _positive_int
-
-    out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
-    if not out:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return out
+from typing import Any, Dict
 
 
 def write_report(out: str, stem: str, title: str, module: str, meta: Dict[str, Any], md: str,

@@ -1,6 +1,6 @@
 """Where the time of the cuda backend's layer step goes: each piece timed on its own.
 
-    python -m minicirc.bench.gpu_profile --out runs/gpu-profile     # about 30 s on a GPU
+    python -m benchmarks.gpu_profile --out runs/gpu-profile     # about 30 s on a GPU
 
 For each (batch, n) -- by default (1024, 4096) and (128, 1024), float32 -- every piece is
 called many times in a row with one synchronisation at the end, and reported three ways, in
@@ -36,7 +36,7 @@ import numpy as np
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu_profile",
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_profile",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", default="1024x4096,128x1024", help="batch x n pairs (default 1024x4096,128x1024)")
     p.add_argument("--budget", type=float, default=0.15, help="seconds of calls per piece (default 0.15)")
@@ -100,9 +100,9 @@ def _trivial_kernel() -> Any:
 
 def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], Callable[[], Any]]]:
     """name -> a function building the callable to time (built lazily, inside the guard)."""
-    from .. import Circulant
-    from ..backends.cuda import CudaBackend
-    from ..backends.cuda import launch as L
+    from minicirc import Circulant
+    from minicirc.backends.cuda import CudaBackend
+    from minicirc.backends.cuda import launch as L
 
     rng = np.random.default_rng(0)
     m = n // 2 + 1
@@ -194,7 +194,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    from ..backends.cuda import CudaBackend
+    from minicirc.backends.cuda import CudaBackend
 
     CudaBackend()                                 # a clear RuntimeError without a GPU
     import cupy
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             print(_line(row), flush=True)
         gc.collect()
         cupy.get_default_memory_pool().free_all_blocks()
-    from ..backends.cuda import launch as L
+    from minicirc.backends.cuda import launch as L
 
     launches = [{**r, "kind": str(r["kind"])} for r in L.report()]
     for r in launches:
