@@ -20,7 +20,7 @@ from typing import Any, Dict, Tuple, Union
 import numpy as np
 
 from .. import __version__
-from ..backends import array_module
+from ..backends import array_module, to_host
 
 FORMAT = "minicirc-checkpoint"
 FORMAT_VERSION = 1
@@ -30,19 +30,15 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, truncated, or does not fit the model."""
 
 
-def _host(a: Any) -> np.ndarray:
-    return np.asarray(a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a)
-
-
 def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
                     optimizer: Any = None) -> Path:
     """Write ``model`` (and ``optimizer``) state with ``meta`` atomically to ``path``."""
     path = Path(path)
     arrays: Dict[str, np.ndarray] = {}
     for name, p, _ in model.named_parameters():
-        arrays[f"param/{name}"] = _host(p)
+        arrays[f"param/{name}"] = to_host(p)
     for name, b in model.named_buffers():
-        arrays[f"buffer/{name}"] = _host(b)
+        arrays[f"buffer/{name}"] = to_host(b)
     if optimizer is not None:
         for key, v in optimizer.state_arrays().items():
             arrays[f"optim/{key}"] = v

@@ -35,7 +35,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .kernels import array_module, complex_dtype, launch, real_dtype
+from ..base import array_module
+from .kernels import complex_dtype, launch, real_dtype
 
 #: Shared memory a block may use without an opt-in on every CUDA GPU since Kepler.
 SHARED_BYTES = 48 * 1024
@@ -153,8 +154,7 @@ def fft_kernels(real: Any) -> Tuple[Any, Any]:
     @cuda.jit
     def rfft_rows(x, twr, twi, out):
         # out[row] (interleaved re/im, n/2 + 1 bins) = rfft(x[row] zero-padded or cropped to n).
-        # n comes from out's shape, 2 (n/2 + 1) reals: array arguments only, so that every
-        # launch can take the direct path (launch.py flattens arrays, not scalars).
+        # n comes from out's shape, 2 (n/2 + 1) reals.
         sm = cuda.shared.array(0, dtype=ft)
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
