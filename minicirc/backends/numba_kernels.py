@@ -222,5 +222,4 @@ def bmm_freq_conj_x_sum(X, G, DW):
         _bmm_conj_x_sum_unit(X, G, DW, ij // q, ij % q, f0, f1)
 
 
-
 bmm_freq_conj_x_sum, bmm_freq_conj_x_sum_serial = twins(bmm_freq_conj_x_sum)
