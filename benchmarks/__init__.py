@@ -1,7 +1,8 @@
-"""Benchmarks. ``python -m benchmarks.layer`` times one layer's forward+backward.
+"""minicirc's benchmarks, a folder of the repository run from its root, never installed:
+``python -m benchmarks.layer`` times one layer's forward+backward (see docs/benchmarks.md).
 
-PyTorch is a benchmark-only extra (``pip install minicirc[bench]``); nothing in the library
-imports it.
+They use minicirc's public API only. PyTorch, their reference, is the ``bench`` extra
+(``pip install -e ".[bench]"``), imported only where a benchmark times it.
 """
 
 import json
