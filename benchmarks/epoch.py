@@ -1,7 +1,7 @@
 """One MNIST training epoch, minicirc against the same model in PyTorch, in the same run.
 
     python -m benchmarks.epoch [--models circulant dense] [--backends numpy numba]
-                                   [--repeats 3] [--threads 2] [--out DIR]
+                               [--repeats 3] [--threads 2] [--out DIR]
 
 Each repeat times one full epoch (60,000 images, batch 128, forward, loss, backward,
 optimizer step; no evaluation) of each implementation in turn (interleaved), and the
