@@ -28,32 +28,32 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$T
 } | tee "$OUT/machine.txt"
 # 1. One circulant layer, forward+backward: every backend, dense, PyTorch (table + log-log plot).
 #    Exits non-zero, and so stops this script, if the implementations do not agree.
-python -m minicirc.bench.layer --threads "$THREADS" --out "$OUT" | tee "$OUT/layer_bench.log"
+python -m benchmarks.layer --threads "$THREADS" --out "$OUT" | tee "$OUT/layer_bench.log"
 #    The headline cells again with every library on one thread: the same work on the same core.
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
-  python -m minicirc.bench.layer --sizes 1024,4096,16384 --batches 128 --dtypes float32 --threads 1 \
+  python -m benchmarks.layer --sizes 1024,4096,16384 --batches 128 --dtypes float32 --threads 1 \
   --no-dense --out "$OUT/one-thread" | tee "$OUT/one-thread.log"
 #    And the headline cells on the script's threads four more times, circulant layers only:
 #    on a shared 2-core machine a 2-thread ratio moves by 30% from run to run, so the docs quote
 #    the spread of these five runs (the first is layer_bench.md's).
 for i in 1 2 3 4; do
-  python -m minicirc.bench.layer --sizes 1024,4096,16384 --batches 128 --dtypes float32 --threads "$THREADS" \
+  python -m benchmarks.layer --sizes 1024,4096,16384 --batches 128 --dtypes float32 --threads "$THREADS" \
     --no-dense
 done > "$OUT/headline_runs.log"
 # 2. One MNIST epoch of the circulant and dense MLPs against their PyTorch twins.
-python -m minicirc.bench.epoch --models circulant dense --backends numpy numba --repeats 3 --threads "$THREADS" \
+python -m benchmarks.epoch --models circulant dense --backends numpy numba --repeats 3 --threads "$THREADS" \
   --out "$OUT" | tee "$OUT/epoch_bench.log"
 # 3. The block-circulant layer against block size.
-python -m minicirc.bench.block --out "$OUT" | tee "$OUT/block_bench.log"
+python -m benchmarks.block --out "$OUT" | tee "$OUT/block_bench.log"
 # 4. Where one training step's time goes.
 for b in numpy numba; do
-  python -m minicirc.bench.profile_train --backend "$b" --steps 200
+  python -m benchmarks.profile_train --backend "$b" --steps 200
 done | tee "$OUT/profile_train.md"
 # 5. Small widths, where the dense layer still wins: the crossover on its own plot.
-python -m minicirc.bench.layer --sizes 16,32,64,128,256,512 --batches 128 --dtypes float32 --threads "$THREADS" \
+python -m benchmarks.layer --sizes 16,32,64,128,256,512 --batches 128 --dtypes float32 --threads "$THREADS" \
   --out "$OUT/small" > "$OUT/small.log"
 # 6. The transforms alone: scipy.fft against torch.fft, one worker against two.
-python -m minicirc.bench.fft --out "$OUT" | tee "$OUT/fft_bench.log"
+python -m benchmarks.fft --out "$OUT" | tee "$OUT/fft_bench.log"
 # 7. The default training run, for its memory and time per epoch (results.json, kept as
 #    train_results.json; the checkpoint and curves stay in the scratch folder).
 TRAIN_OUT=$(mktemp -d)

@@ -5,6 +5,8 @@ first imported (``NUMBA_ENABLE_CUDASIM=1``). The main run imports Numba normally
 collect that folder itself: ``tests/test_cudasim.py`` runs it in a subprocess with the variable set.
 """
 import os
+import sys
+from pathlib import Path
 
 import numpy
 
@@ -18,3 +20,10 @@ if not hasattr(numpy, "row_stack"):
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 collect_ignore = [] if SIMULATOR else ["cudasim"]
+
+# The benchmarks are a folder of the repository (``python -m benchmarks.layer`` from its root),
+# not part of the installed package: their tests find them here wherever pytest is started.
+# Appended, so that an installed minicirc still comes before the checkout's.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.append(ROOT)

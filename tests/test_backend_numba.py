@@ -215,7 +215,7 @@ def test_layer_rejects_nan_input():
 # -- the benchmark script -----------------------------------------------------------------
 
 def test_layer_bench_runs(tmp_path):
-    from minicirc.bench import layer as bench
+    from benchmarks import layer as bench
 
     results = bench.run(["--quick", "--sizes", "8,64", "--batches", "1,4", "--no-torch",
                           "--repeats", "1", "--per-round", "1", "--budget", "0", "--out", str(tmp_path)])

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minicirc.bench import block
+from benchmarks import block
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def test_block_benchmark_smoke(tmp_path, capsys):
     # the report says how it was made: the command, versions, threads
     assert report["meta"]["argv"] == argv and report["meta"]["threads"]["numba"] >= 1
     md = (tmp_path / "block_bench.md").read_text()
-    assert "python -m minicirc.bench.block --sizes 32" in md and '"numpy": "' in md
+    assert "python -m benchmarks.block --sizes 32" in md and '"numpy": "' in md
     assert "ratio to dense" in md and "| 1.00 |" in md
     assert "threads in use: numba" in capsys.readouterr().out
 
@@ -60,7 +60,7 @@ def test_block_benchmark_refuses_bad_options(argv, capsys):
 
 def test_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
     pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
-    from minicirc.bench import epoch
+    from benchmarks import epoch
 
     argv = ["--models", "circulant", "--backends", "numpy", "numba", "--repeats", "2", "--threads", "1",
             "--train-limit", "512", "--out", str(tmp_path)]
@@ -79,13 +79,13 @@ def test_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
     assert meta["numba_backend_workers"] == 1 and meta["argv"] == argv
     assert {r["impl"]: r["numba_backend_workers"] for r in rows}["minicirc-numba"] == 1
     md = (tmp_path / "epoch_bench.md").read_text()
-    assert "python -m minicirc.bench.epoch --models circulant" in md and "| circulant | pytorch |" in md
+    assert "python -m benchmarks.epoch --models circulant" in md and "| circulant | pytorch |" in md
     assert capsys.readouterr().out.count("threads in use: numba 1, torch 1") == 1
 
 
 def test_epoch_full_writes_the_accuracy_report(tmp_path, monkeypatch, keep_threads):
     pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
-    from minicirc.bench import epoch
+    from benchmarks import epoch
 
     rows = [{"model": "hybrid", "seeds": [0], "test_errors": [1.5], "mean": 1.5, "std": 0.0}]
     monkeypatch.setattr(epoch, "torch_accuracy", lambda kinds, seeds, threads, epochs: rows)
@@ -117,15 +117,15 @@ def test_benchmarks_refuse_bad_options(module, argv, message, capsys):
     import importlib
 
     with pytest.raises(SystemExit) as e:
-        importlib.import_module(f"minicirc.bench.{module}").parse_args(argv)
+        importlib.import_module(f"benchmarks.{module}").parse_args(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["circulant", "dense", "hybrid"])
 def test_every_epoch_model_has_a_pytorch_twin_that_computes_the_same(kind):
     torch = pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
-    from minicirc.bench.epoch import TWINS
-    from minicirc.bench.torch_models import TorchCirculant, build_torch_mlp
+    from benchmarks.epoch import TWINS
+    from benchmarks.torch_models import TorchCirculant, build_torch_mlp
     from minicirc.mnist.models import architecture, build_mlp
 
     assert kind in TWINS and set(TWINS) == {"circulant", "dense", "hybrid"}
@@ -153,7 +153,7 @@ def test_every_epoch_model_has_a_pytorch_twin_that_computes_the_same(kind):
 
 
 def test_profile_train_smoke(capsys):
-    from minicirc.bench import profile_train
+    from benchmarks import profile_train
 
     assert profile_train.main(["--steps", "3", "--top", "5"]) == 0
     out = capsys.readouterr().out
@@ -163,13 +163,13 @@ def test_profile_train_smoke(capsys):
 def test_profile_train_divides_by_the_steps_it_took(monkeypatch, capsys):
     """More --steps than one epoch's batches (469 on MNIST; 5 here) runs one epoch: the time
     per step is over the steps taken, not over the steps asked."""
-    from minicirc.bench import profile_train
+    from benchmarks import profile_train
     from minicirc.batches import Batches
 
-    class FiveBatches(profile_train.Trainer):
-        def _build(self):
-            super()._build()
-            X, y = self.train_set
+    class FiveBatches(profile_train.TrainingRun):
+        def __init__(self, config):
+            super().__init__(config)
+            X, y = self.batches.X, self.batches.y
             self.batches = Batches(X[:5 * 128], y[:5 * 128], 128, seed=np.random.default_rng(0))
 
     runs = []
@@ -179,7 +179,7 @@ def test_profile_train_divides_by_the_steps_it_took(monkeypatch, capsys):
         return runs[-1]
 
     real = profile_train.profile
-    monkeypatch.setattr(profile_train, "Trainer", FiveBatches)
+    monkeypatch.setattr(profile_train, "TrainingRun", FiveBatches)
     monkeypatch.setattr(profile_train, "profile", spy)
     assert profile_train.main(["--steps", "20", "--top", "3"]) == 0
     captured = capsys.readouterr()
@@ -189,7 +189,7 @@ def test_profile_train_divides_by_the_steps_it_took(monkeypatch, capsys):
 
 
 def test_profile_train_block_needs_its_block_size(capsys):
-    from minicirc.bench import profile_train
+    from benchmarks import profile_train
 
     with pytest.raises(SystemExit) as e:
         profile_train.main(["--model", "block"])
@@ -205,7 +205,7 @@ TINY = ["--sizes", "16,24", "--batches", "3", "--no-dense", "--repeats", "1", "-
 
 def test_layer_benchmark_agrees_with_pytorch(tmp_path, keep_threads, capsys):
     pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
-    from minicirc.bench import layer
+    from benchmarks import layer
 
     results = layer.run(TINY + ["--dtypes", "float32,float64", "--threads", "1", "--out", str(tmp_path)])
     assert len(results) == 4
@@ -222,7 +222,7 @@ def test_layer_benchmark_agrees_with_pytorch(tmp_path, keep_threads, capsys):
 
 def test_layer_benchmark_flags_a_reference_that_disagrees(monkeypatch, keep_threads, capsys):
     pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
-    from minicirc.bench import layer
+    from benchmarks import layer
 
     real = layer.torch_circulant_step
 
@@ -243,7 +243,7 @@ def test_layer_benchmark_flags_a_reference_that_disagrees(monkeypatch, keep_thre
 
 
 def test_layer_benchmark_records_blas_threads_from_the_environment(monkeypatch):
-    from minicirc.bench.timing import describe_threads, threads_in_use
+    from benchmarks.timing import describe_threads, threads_in_use
 
     for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
@@ -256,10 +256,9 @@ def test_layer_benchmark_records_blas_threads_from_the_environment(monkeypatch):
 
 
 def test_layer_benchmark_says_pytorch_was_left_out(keep_threads, capsys):
-    from minicirc.mnist import cli
+    from benchmarks import layer
 
-    # through `minicirc bench`, which takes the benchmark's exit status
-    assert cli.main(["bench", "--sizes", "8", "--batches", "2", "--dtypes", "float32", "--no-torch", "--no-dense",
+    assert layer.main(["--sizes", "8", "--batches", "2", "--dtypes", "float32", "--no-torch", "--no-dense",
                      "--repeats", "1", "--per-round", "1", "--budget", "0"]) == 0
     out = capsys.readouterr().out
     assert "PyTorch left out (--no-torch)" in out and "not installed" not in out
@@ -277,7 +276,7 @@ def test_cpu_all_pins_every_librarys_threads_before_python_starts():
     assert any("$(uptime)" in line for line in machine) and any("$(nproc)" in line for line in machine)
     assert any('tee "$OUT/machine.txt"' in line for line in lines)
     for line in lines:
-        if "minicirc.bench.layer" in line or "minicirc.bench.epoch" in line:
+        if "benchmarks.layer" in line or "benchmarks.epoch" in line:
             # every library on the script's threads, or all of them on one (the one-thread row)
             one = all(f"{v}=1" in line for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                  "NUMBA_NUM_THREADS")) and "--threads 1" in line
@@ -296,7 +295,7 @@ def _recording_steps(names, log):
 
 
 def test_round_robin_interleaves_blocks_of_calls():
-    from minicirc.bench.timing import round_robin
+    from benchmarks.timing import round_robin
 
     log = []
     times = round_robin(_recording_steps("ab", log), calls=6, per_round=2, budget=1e9, warmup=1)
@@ -307,7 +306,7 @@ def test_round_robin_interleaves_blocks_of_calls():
 
 
 def test_round_robin_uses_each_steps_timer_and_its_budget():
-    from minicirc.bench.timing import round_robin
+    from benchmarks.timing import round_robin
 
     def fixed(seconds):
         return lambda step, calls: [step() or seconds for _ in range(calls)]
@@ -347,7 +346,7 @@ def at_most(seconds):
 def test_round_robin_refuses_counts_that_never_finish(bad, message):
     import gc
 
-    from minicirc.bench.timing import round_robin
+    from benchmarks.timing import round_robin
 
     log = []
     kwargs = {"calls": 4, "per_round": 2, "budget": 1.0, **bad}
@@ -357,7 +356,7 @@ def test_round_robin_refuses_counts_that_never_finish(bad, message):
 
 
 def test_round_robin_reports_a_failing_step_and_times_the_rest():
-    from minicirc.bench.timing import round_robin
+    from benchmarks.timing import round_robin
 
     calls = {"n": 0}
 
@@ -380,7 +379,7 @@ def test_gpu_event_timer_reads_each_librarys_events_in_seconds():
     """The GPU benchmark's timer, with stand-in CuPy and PyTorch events on a fake clock."""
     from types import SimpleNamespace
 
-    from minicirc.bench.gpu import event_timer
+    from benchmarks.gpu import event_timer
 
     clock = {"ms": 0.0}
 
@@ -411,7 +410,7 @@ def test_gpu_event_timer_reads_each_librarys_events_in_seconds():
 
 
 def test_gpu_benchmark_agreement_survives_one_broken_implementation():
-    from minicirc.bench.gpu import _agreement
+    from benchmarks.gpu import _agreement
 
     rng = np.random.default_rng(0)
     ref = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)]
@@ -431,7 +430,7 @@ def test_gpu_benchmark_agreement_survives_one_broken_implementation():
 def test_layer_benchmark_gives_back_the_callers_thread_count(tmp_path):
     import numba
 
-    from minicirc.bench import layer
+    from benchmarks import layer
 
     before = numba.get_num_threads()
     layer.run(["--quick", "--sizes", "8", "--batches", "1", "--no-torch", "--no-dense", "--threads", "1",
@@ -446,7 +445,7 @@ def test_gpu_benchmark_keeps_the_configurations_done_when_it_is_cut_short(tmp_pa
     from types import SimpleNamespace
 
     import minicirc.backends.cuda as cuda_backend
-    from minicirc.bench import gpu
+    from benchmarks import gpu
 
     monkeypatch.setattr(cuda_backend, "CudaBackend", lambda: None)
     monkeypatch.setitem(sys.modules, "cupy", SimpleNamespace())
@@ -469,3 +468,38 @@ def test_gpu_benchmark_keeps_the_configurations_done_when_it_is_cut_short(tmp_pa
     md = (tmp_path / "gpu_bench.md").read_text()
     assert "Stand-in GPU" in md and "| 128 | 1024 |" in md
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_bench.json", "gpu_bench.md"]
+
+
+# -- where the benchmarks live, and what they time ----------------------------------------------
+
+def test_the_package_never_imports_the_benchmarks():
+    """The benchmarks are a folder of the repository, not of the installed package."""
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "minicirc").rglob("*.py")
+                 if re.search(r"^\s*(from|import)\s+benchmarks\b|minicirc\.bench\b", p.read_text(), re.M)]
+    assert offenders == []
+    assert not (ROOT / "minicirc" / "bench").exists()
+
+
+def test_the_command_line_has_no_bench_command(capsys):
+    from minicirc.mnist import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench"])
+    assert e.value.code == 2 and "invalid choice: 'bench'" in capsys.readouterr().err
+
+
+def test_the_timed_epoch_trains_as_minicirc_train_does(tmp_path):
+    """benchmarks.training writes the step loop out with public calls: one epoch of it must
+    leave the weights a Trainer's epoch leaves, so the benchmarks time the real thing."""
+    from benchmarks.training import TrainingRun
+    from minicirc.mnist.config import TrainConfig
+    from minicirc.mnist.train import Trainer
+
+    cfg = dict(model="circulant", hidden=64, epochs=1, train_limit=300, batch_size=64, dtype="float64")
+    run = TrainingRun(TrainConfig(**cfg))
+    assert run.epoch() > 0 and run.step == 5
+    trainer = Trainer(TrainConfig(**cfg, out=str(tmp_path), plot=False), log=lambda s: None, progress=False)
+    trainer.run()
+    assert trainer.step == run.step
+    for (name, p), (_, q) in zip(run.model.named_parameters(), trainer.model.named_parameters()):
+        np.testing.assert_array_equal(p, q, err_msg=name)

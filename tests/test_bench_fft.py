@@ -1,7 +1,7 @@
 """The transform benchmark runs, times every implementation and writes its table."""
 import json
 
-from minicirc.bench import fft
+from benchmarks import fft
 
 
 def test_fft_benchmark_smoke(tmp_path):

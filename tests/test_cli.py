@@ -73,7 +73,7 @@ def test_bad_options_exit_2(args, message):
     assert p.returncode == 2 and message in p.stderr and "usage:" in p.stderr
 
 
-@pytest.mark.parametrize("command", ["bench", "reproduce"])
+@pytest.mark.parametrize("command", ["reproduce"])
 def test_passthrough_subcommands_name_themselves(command):
     """Their options belong to another module; usage and errors still say what the user typed."""
     p = run(command, "--no-such-option")

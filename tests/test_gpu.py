@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from minicirc import Circulant, Dense
-from minicirc.backends import NumpyBackend, get_backend
+from minicirc.backends import NumpyBackend, get_backend, to_host
 
 ROOT = Path(__file__).resolve().parents[1]
 # CuPy reads CUPY_TF32 once, at its first matmul: an image that sets it would run the float32
@@ -69,9 +69,7 @@ def backend(fft):
 
 
 def host(a):
-    import cupy
-
-    return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
+    return to_host(a)
 
 
 def close(got, want, dtype, what=""):
@@ -302,32 +300,31 @@ def test_circulant_backward_is_deterministic():
 
 @needs_gpu
 @pytest.mark.parametrize("fft", ["cufft", "own"])
-def test_kernels_launch_directly_after_the_first_call(fft):
-    # launch.py verifies its flattened parameters against Numba's on each kind's first call;
-    # every kind seen so far in this process must have passed that check, and the layer's
-    # kernels (with the own FFT, its two transforms too) must have launched directly on their
-    # later calls here.
-    from minicirc.backends.cuda import launch as L
+def test_a_layer_step_does_not_wait_for_the_gpu(fft):
+    # Numba synchronises on the stream a CuPy array names unless told not to (the kernels get
+    # cuda.as_cuda_array(a, sync=False) views): with a kernel spinning for a second queued
+    # first, a whole forward and backward must be queued behind it, not wait for it.
+    import time
 
-    def direct_launches():
-        counts = {}
-        for r in L.report():
-            assert r["fallback"] is None, r
-            counts[r["kernel"]] = counts.get(r["kernel"], 0) + r["direct_launches"]
-        return counts
+    import cupy
 
     bk, rng = backend(fft), np.random.default_rng(5)
-    layer = Circulant(300, 200, rng=1, backend=bk) if fft == "cufft" else Circulant(256, 200, rng=1, backend=bk)
-    x = bk.asarray(rng.standard_normal((8, layer.d_in)).astype(np.float32))
+    layer = Circulant(256, 200, rng=1, backend=bk)
+    x = bk.asarray(rng.standard_normal((8, 256)).astype(np.float32))
     dy = bk.asarray(np.ones((8, 200), np.float32))
-    before = direct_launches()
-    for _ in range(3):
-        layer.forward(x)
-        layer.backward(dy)
-    after = direct_launches()
-    names = ("sign_flip", "cmul", "cmul_conj_and_sum") + (("rfft_rows", "irfft_rows") if fft == "own" else ())
-    for name in names:
-        assert after.get(name, 0) - before.get(name, 0) >= 2, (name, before, after)
+    want = host(layer.forward(x)), host(layer.backward(dy))      # compiles every kernel first
+    spin = cupy.RawKernel(r"""extern "C" __global__ void spin(long long cycles) {
+        long long t0 = clock64(); while (clock64() - t0 < cycles) { } }""", "spin")
+    stream = cupy.cuda.get_current_stream()
+    stream.synchronize()
+    spin((1,), (1,), (np.int64(3_000_000_000),))                 # about a second or more
+    start = time.perf_counter()
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    queued = time.perf_counter() - start
+    assert not stream.done, f"the GPU finished the spin within {queued:.3f} s: a launch waited for it"
+    np.testing.assert_array_equal(host(y), want[0])
+    np.testing.assert_array_equal(host(dx), want[1])
 
 
 @needs_gpu

@@ -82,3 +82,43 @@ def test_mixed_dtypes_promote_as_numpy_does(bk):
                       (bk.sign_flip(x32, s64), REF.sign_flip(x32, s64))]:
         assert got.dtype == want.dtype, (got.dtype, want.dtype)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+KERNELS = PRODUCTS + ("max_exponent",)
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_each_kernel_is_one_function_compiled_serial_and_parallel(name):
+    K = numba_backend.K
+    parallel, serial = getattr(K, name), getattr(K, name + "_serial")
+    assert parallel.targetoptions.get("parallel") is True and not serial.targetoptions.get("parallel")
+    assert serial.py_func.__code__ is parallel.py_func.__code__          # written once
+    # distinct names, so that Numba's on-disk cache keeps the two machine codes apart
+    assert (parallel.py_func.__qualname__, serial.py_func.__qualname__) == (name, name + "_serial")
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_serial_and_parallel_twins_agree_bit_for_bit(batch):
+    """The batch sums run over the batch in order in both: no dependence on threads."""
+    K = numba_backend.K
+    rng = np.random.default_rng(batch)
+    m, p, q = 4100, 2, 3
+    U, G = (rng.standard_normal((batch, m)) + 1j * rng.standard_normal((batch, m)) for _ in range(2))
+    R = rng.standard_normal(m) + 1j * rng.standard_normal(m)
+    W = rng.standard_normal((p, q, m)) + 1j * rng.standard_normal((p, q, m))
+    X = rng.standard_normal((batch, q, m)) + 1j * rng.standard_normal((batch, q, m))
+    Gb = rng.standard_normal((batch, p, m)) + 1j * rng.standard_normal((batch, p, m))
+    x, s = rng.standard_normal((batch, m)), rng.choice([-1.0, 1.0], m)
+    cases = {"cmul": ((U, R), (batch, m)), "cmul_conj": ((R, G), (batch, m)), "cmul_conj_sum": ((U, G), (m,)),
+             "sign_flip": ((x, s), (batch, m)), "bmm_freq": ((W, X), (batch, p, m)),
+             "bmm_freq_conj_w": ((W, Gb), (batch, q, m)), "bmm_freq_conj_x_sum": ((X, Gb), (p, q, m))}
+    for name, (args, shape) in cases.items():
+        outs = []
+        for kernel in (getattr(K, name), getattr(K, name + "_serial")):
+            out = np.zeros(shape, np.result_type(*args))
+            kernel(*args, out)
+            outs.append(out)
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=name)
+    bits = x.ravel().view(np.int64)
+    mask = np.int64(0x7FF0000000000000)
+    assert K.max_exponent(bits, mask) == K.max_exponent_serial(bits, mask) < mask

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Union
 
-from .base import Backend, array_module
+from .base import Backend, array_module, to_host
 from .numpy_backend import NumpyBackend
 
 
@@ -59,4 +59,4 @@ def get_backend(backend: Union[str, Backend, None] = None) -> Backend:
     return factory()
 
 
-__all__ = ["Backend", "array_module", "NumpyBackend", "get_backend", "BACKENDS"]
+__all__ = ["Backend", "array_module", "to_host", "NumpyBackend", "get_backend", "BACKENDS"]

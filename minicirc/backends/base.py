@@ -38,8 +38,8 @@ class Backend:
         return self.xp.asarray(a, dtype=dtype)
 
     def to_numpy(self, a: Any) -> np.ndarray:
-        """Bring ``a`` back to the host as a NumPy array."""
-        return np.asarray(a)
+        """Bring ``a`` back to the host as a NumPy array (``to_host``)."""
+        return to_host(a)
 
     def is_array(self, a: Any) -> bool:
         """True if ``a`` is already an array of this backend's kind."""
@@ -123,3 +123,10 @@ def array_module(a: Any) -> Any:
 
         return cupy
     return np
+
+
+def to_host(a: Any) -> np.ndarray:
+    """``a`` as a NumPy array: a GPU array copied back (waiting for the work that makes it),
+    anything else through ``np.asarray``. The one way the engine brings data to the host."""
+    xp = array_module(a)
+    return np.asarray(a) if xp is np else xp.asnumpy(a)

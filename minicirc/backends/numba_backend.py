@@ -155,7 +155,7 @@ class NumbaBackend(Backend):
 
         ``blocks`` is p q, the size of each frequency's small matrix. The kernel loops over it
         in compiled code, which beats a batched BLAS call only while the matrices are tiny
-        (``bmm_max_blocks``; ``python -m minicirc.bench.block`` times both, and
+        (``bmm_max_blocks``; ``python -m benchmarks.block`` times both, and
         docs/results/bench-cpu/block_bench.md holds a run)."""
         ok = (blocks <= self.bmm_max_blocks and (self._big(L) or self._big(R))
               and isinstance(L, np.ndarray) and isinstance(R, np.ndarray)

@@ -5,24 +5,40 @@ for huge pages on large arrays, Numba's allocator does not, and page faults on a
 output cost as much as the product itself) and keeps the dtype of its inputs: complex64 in,
 complex64 out, accumulators included.
 
-Every kernel comes twice: ``name`` is ``@njit(parallel=True)`` and ``name_serial`` plain
-``@njit``, both running the same per-slice function, so the backend can keep small calls
-off the thread pool (waking it costs microseconds, and on a busy machine a parallel region
-waits for its slowest thread). Two dispatchers of one Python function would share one cache
-entry, hence two drivers. The parallel drivers cut work into rows, and long rows into a few
-slices, so that batch 1 keeps every thread busy as well as a tall batch does.
+Every kernel is written once and compiled twice (``twins``): ``name`` with
+``njit(parallel=True)``, whose ``prange`` loops are shared out over Numba's threads, and
+``name_serial`` with plain ``njit``, where ``prange`` is ``range``. The backend keeps small
+calls on the serial one, off the thread pool (waking it costs microseconds, and on a busy
+machine a parallel region waits for its slowest thread). The kernels cut work into rows, and
+long rows into a few slices, so that batch 1 keeps every thread busy as well as a tall batch.
 
 Inner loops run over slices indexed from 0: Numba then knows the index is non-negative
 and vectorises the loop (``range(f0, f1)`` into the full row does not).
-Batch reductions loop over the batch in order for every frequency, in both drivers, so
-their result does not depend on the number of threads and needs no atomics.
+Batch reductions loop over the batch in order for every frequency, so their result does not
+depend on the number of threads (serial and parallel agree bit for bit) and needs no atomics.
 """
 from __future__ import annotations
+
+from types import FunctionType
+from typing import Any, Callable, Tuple
 
 from numba import njit, prange
 
 _PAR = dict(parallel=True, cache=True, nogil=True)
 _SER = dict(cache=True, nogil=True)
+
+
+def twins(f: Callable[..., Any]) -> Tuple[Any, Any]:
+    """``(parallel, serial)``: ``f`` compiled with and without ``parallel=True``.
+
+    The serial one is compiled from a copy of ``f`` named ``<name>_serial``: Numba's on-disk
+    cache keys a function by its qualified name and signature, not by its compile options, so
+    two dispatchers of ``f`` itself would load each other's machine code.
+    """
+    copy = FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    copy.__qualname__ = f.__qualname__ + "_serial"
+    copy.__doc__ = f.__doc__
+    return njit(**_PAR)(f), njit(**_SER)(copy)
 
 
 @njit(cache=True)
@@ -55,7 +71,6 @@ def _conj_mul_row(r, g, o):
         o[f] = r[f].conjugate() * g[f]
 
 
-@njit(**_PAR)
 def cmul(A, R, out):
     """``out[b, f] = A[b, f] * R[f]``."""
     nb, m = A.shape
@@ -65,13 +80,9 @@ def cmul(A, R, out):
         _mul_row(A[b, f0:f1], R[f0:f1], out[b, f0:f1])
 
 
-@njit(**_SER)
-def cmul_serial(A, R, out):
-    for b in range(A.shape[0]):
-        _mul_row(A[b], R, out[b])
+cmul, cmul_serial = twins(cmul)
 
 
-@njit(**_PAR)
 def cmul_conj(R, G, out):
     """``out[b, f] = conj(R[f]) * G[b, f]``."""
     nb, m = G.shape
@@ -81,13 +92,9 @@ def cmul_conj(R, G, out):
         _conj_mul_row(R[f0:f1], G[b, f0:f1], out[b, f0:f1])
 
 
-@njit(**_SER)
-def cmul_conj_serial(R, G, out):
-    for b in range(G.shape[0]):
-        _conj_mul_row(R, G[b], out[b])
+cmul_conj, cmul_conj_serial = twins(cmul_conj)
 
 
-@njit(**_PAR)
 def sign_flip(x, s, out):
     """``out[b, j] = x[b, j] * s[j]``."""
     nb, d = x.shape
@@ -97,10 +104,7 @@ def sign_flip(x, s, out):
         _mul_row(x[b, j0:j1], s[j0:j1], out[b, j0:j1])
 
 
-@njit(**_SER)
-def sign_flip_serial(x, s, out):
-    for b in range(x.shape[0]):
-        _mul_row(x[b], s, out[b])
+sign_flip, sign_flip_serial = twins(sign_flip)
 
 
 # -- the batch reduction -----------------------------------------------------------------------
@@ -114,7 +118,6 @@ def _conj_mul_sum_rows(A, G, o, f0, f1):
             o[f] += a[f].conjugate() * g[f]
 
 
-@njit(**_PAR)
 def cmul_conj_sum(A, G, out):
     """``out[f] = sum_b conj(A[b, f]) * G[b, f]``, summed over b in order; ``out`` zeroed."""
     m = G.shape[1]
@@ -124,9 +127,7 @@ def cmul_conj_sum(A, G, out):
         _conj_mul_sum_rows(A, G, out[f0:f1], f0, f1)
 
 
-@njit(**_SER)
-def cmul_conj_sum_serial(A, G, out):
-    _conj_mul_sum_rows(A, G, out, 0, G.shape[1])
+cmul_conj_sum, cmul_conj_sum_serial = twins(cmul_conj_sum)
 
 
 # -- finiteness ----------------------------------------------------------------------------------
@@ -139,7 +140,6 @@ def _max_masked(v, mask):
     return part
 
 
-@njit(**_PAR)
 def max_exponent(bits, mask):
     """``max(bits & mask)`` over a flat integer view of a float array.
 
@@ -154,9 +154,7 @@ def max_exponent(bits, mask):
     return acc
 
 
-@njit(**_SER)
-def max_exponent_serial(bits, mask):
-    return _max_masked(bits, mask)
+max_exponent, max_exponent_serial = twins(max_exponent)
 
 
 # -- block-circulant products: frequency-wise batched matrix products ---------------------------
@@ -188,7 +186,6 @@ def _bmm_conj_x_sum_unit(X, G, DW, i, j, f0, f1):
             dw[f] += x[f].conjugate() * g[f]
 
 
-@njit(**_PAR)
 def bmm_freq(W, X, Y):
     """``Y[b, i, f] = sum_j W[i, j, f] * X[b, j, f]``; ``Y`` zeroed."""
     p, m = W.shape[0], W.shape[2]
@@ -199,14 +196,9 @@ def bmm_freq(W, X, Y):
         _bmm_unit(W, X, Y, bi // p, bi % p, f0, f1)
 
 
-@njit(**_SER)
-def bmm_freq_serial(W, X, Y):
-    for b in range(X.shape[0]):
-        for i in range(W.shape[0]):
-            _bmm_unit(W, X, Y, b, i, 0, W.shape[2])
+bmm_freq, bmm_freq_serial = twins(bmm_freq)
 
 
-@njit(**_PAR)
 def bmm_freq_conj_w(W, G, DX):
     """``DX[b, j, f] = sum_i conj(W[i, j, f]) * G[b, i, f]``; ``DX`` zeroed."""
     q, m = W.shape[1], W.shape[2]
@@ -217,14 +209,9 @@ def bmm_freq_conj_w(W, G, DX):
         _bmm_conj_w_unit(W, G, DX, bj // q, bj % q, f0, f1)
 
 
-@njit(**_SER)
-def bmm_freq_conj_w_serial(W, G, DX):
-    for b in range(G.shape[0]):
-        for j in range(W.shape[1]):
-            _bmm_conj_w_unit(W, G, DX, b, j, 0, W.shape[2])
+bmm_freq_conj_w, bmm_freq_conj_w_serial = twins(bmm_freq_conj_w)
 
 
-@njit(**_PAR)
 def bmm_freq_conj_x_sum(X, G, DW):
     """``DW[i, j, f] = sum_b conj(X[b, j, f]) * G[b, i, f]``, summed over b in order; ``DW`` zeroed."""
     q, m = X.shape[1], X.shape[2]
@@ -235,8 +222,4 @@ def bmm_freq_conj_x_sum(X, G, DW):
         _bmm_conj_x_sum_unit(X, G, DW, ij // q, ij % q, f0, f1)
 
 
-@njit(**_SER)
-def bmm_freq_conj_x_sum_serial(X, G, DW):
-    for i in range(G.shape[1]):
-        for j in range(X.shape[1]):
-            _bmm_conj_x_sum_unit(X, G, DW, i, j, 0, X.shape[2])
+bmm_freq_conj_x_sum, bmm_freq_conj_x_sum_serial = twins(bmm_freq_conj_x_sum)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .._args import _FLOATS, check_dtype, check_flag, check_positive, check_int, check_rng
-from ..backends import Backend, get_backend
+from ..backends import Backend, get_backend, to_host
 
 
 class NonFiniteError(ValueError):
@@ -29,8 +29,8 @@ class NonFiniteError(ValueError):
 
 
 def _host_copy(a: Any) -> np.ndarray:
-    """A NumPy copy of a host or device (CuPy: ``.get()``) array."""
-    return np.array(a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a, copy=True)
+    """A NumPy copy of a host or device array (never a view of the layer's own array)."""
+    return np.array(to_host(a), copy=True)
 
 
 class Layer:

@@ -1,4 +1,4 @@
-"""The ``minicirc`` command: train, evaluate, info, bench, reproduce.
+"""The ``minicirc`` command: train, evaluate, info, reproduce.
 
 Bad option values, and options that conflict, give a one-line error and exit status 2; a
 bad data file or checkpoint, or a file that cannot be written, a one-line error naming the
@@ -188,13 +188,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 #: Subcommands whose options belong to another module's own ``main(argv)``.
 PASSTHROUGH = {
     "reproduce": ("minicirc.mnist.reproduce", "train every model over several seeds and write docs/results/mnist.md"),
-    "bench": ("minicirc.bench.layer", "time the circulant layer against dense and PyTorch"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minicirc", description="Circulant (FFT) neural-network layers: "
-                                     "train and inspect MLPs on MNIST, benchmark the layers.")
+                                     "train and inspect MLPs on MNIST.")
     parser.add_argument("--version", action="version", version=f"minicirc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

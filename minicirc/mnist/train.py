@@ -113,7 +113,8 @@ def _load_data(c: TrainConfig, d_in: int, backend: Any) -> Tuple[Any, Any, Any]:
     return (on(Xtr), on(ytr)), val, (on(data.test[0]), on(data.test[1]))
 
 
-def _optimizer(c: TrainConfig, model: Sequential) -> Any:
+def make_optimizer(c: TrainConfig, model: Sequential) -> Any:
+    """The optimizer ``c`` names (a resolved config), built on ``model``."""
     if c.optimizer == "sgd":
         return SGD(model, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
     if c.optimizer == "adam":
@@ -152,7 +153,7 @@ class Trainer:
                                backend=self.backend)
         self.batches = Batches(*self.train_set, c.batch_size, seed=np.random.default_rng(data_seed))
         self.loss = SoftmaxCrossEntropy(check_labels=False)   # labels were validated on load
-        self.opt = _optimizer(c, self.model)
+        self.opt = make_optimizer(c, self.model)
         self.schedule = SCHEDULES[c.schedule]
         self.total_steps = c.epochs * len(self.batches)
         self.step = 0          # optimizer steps taken

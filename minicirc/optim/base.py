@@ -6,6 +6,7 @@ from typing import Any, Dict
 import numpy as np
 
 from .._args import check_positive
+from ..backends.base import to_host
 
 
 class Optimizer:
@@ -57,7 +58,7 @@ class Optimizer:
         """Flat ``{"<param>/<slot>": array}`` for a checkpoint (on the host), and the step
         count under ``"t"`` (Adam's bias correction needs it; having no ``/``, the key
         cannot clash with a parameter's)."""
-        arrays = {f"{name}/{slot}": np.asarray(v.get() if hasattr(v, "get") else v)
+        arrays = {f"{name}/{slot}": to_host(v)
                   for name, st in self.state.items() for slot, v in st.items()}
         arrays["t"] = np.array(self.t, dtype=np.int64)
         return arrays

@@ -5,6 +5,7 @@ precisions; each launch is one or two blocks of simulated threads.
 """
 import numpy as np
 import pytest
+from numba import cuda
 
 from minicirc.backends import NumpyBackend
 from minicirc.backends.cuda import kernels as K
@@ -137,3 +138,20 @@ def test_reduction_lanes_must_be_a_power_of_two():
 
 def test_default_reduction_block_is_256_threads():
     assert K.REDUCE_LANES * K.REDUCE_COLS == 256 and K.REDUCE_LANES & (K.REDUCE_LANES - 1) == 0
+
+
+@cuda.jit
+def scaled(x, c, out):
+    # at module level: the simulator provides cuda.grid through the kernel's globals
+    i, j = cuda.grid(2)
+    if i < x.shape[0] and j < x.shape[1]:
+        out[i, j] = c * x[i, j]
+
+
+def test_launch_takes_scalars_and_strided_host_arrays(rng):
+    """Numba's dispatcher launches: a scalar argument is fine, and a strided host array is
+    read as its values (the simulator gets it contiguous)."""
+    x = rng.standard_normal((3, 10))[:, ::2]
+    out = np.zeros((3, 5))
+    K.launch(scaled, (1, 1, 1), (4, 8, 1), 0, 0, x, 2.5, out)
+    np.testing.assert_array_equal(out, 2.5 * x)

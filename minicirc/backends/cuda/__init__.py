@@ -2,9 +2,9 @@
 
 FFTs by cuFFT (``cupyx.scipy.fft``, ``fft="cufft"``, any ``n``) or by the hand-written Stockham
 kernel of ``fft.py`` (``fft="own"``, power-of-two ``n`` up to ``fft.max_n``). Numba kernels
-read CuPy arrays in place (no copy: Numba takes their device pointers, by DLPack on its own
-launch path, from ``.data.ptr`` on minicirc's direct one) and run on CuPy's current stream, so
-the two libraries' work stays in order without host synchronisation.
+read CuPy arrays in place (no copy: ``cuda.as_cuda_array`` views them) and are launched by
+Numba's dispatcher on CuPy's current stream (``cuda.external_stream``), so the two libraries'
+work stays in order without host synchronisation.
 
 Nothing here is imported by ``import minicirc``: CuPy, Numba's CUDA target and the kernels
 are loaded when a ``CudaBackend`` is built, and a missing piece raises ``RuntimeError``
@@ -114,11 +114,6 @@ class CudaBackend(Backend):
     # -- arrays ---------------------------------------------------------------
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         return self.xp.asarray(a, dtype=dtype)
-
-    def to_numpy(self, a: Any) -> np.ndarray:
-        if self.xp is not np and isinstance(a, self.xp.ndarray):
-            return self.xp.asnumpy(a)
-        return np.asarray(a)
 
     def is_array(self, a: Any) -> bool:
         return isinstance(a, self.xp.ndarray)

@@ -35,7 +35,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .kernels import array_module, complex_dtype, launch, real_dtype
+from ..base import array_module
+from .kernels import complex_dtype, launch, real_dtype
 
 #: Shared memory a block may use without an opt-in on every CUDA GPU since Kepler.
 SHARED_BYTES = 48 * 1024
@@ -153,8 +154,7 @@ def fft_kernels(real: Any) -> Tuple[Any, Any]:
     @cuda.jit
     def rfft_rows(x, twr, twi, out):
         # out[row] (interleaved re/im, n/2 + 1 bins) = rfft(x[row] zero-padded or cropped to n).
-        # n comes from out's shape, 2 (n/2 + 1) reals: array arguments only, so that every
-        # launch can take the direct path (launch.py flattens arrays, not scalars).
+        # n comes from out's shape, 2 (n/2 + 1) reals.
         sm = cuda.shared.array(0, dtype=ft)
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -251,41 +251,39 @@ class StockhamFFT:
 
     def rfft(self, a: Any, n: int, stream: Any = 0) -> Any:
         """Real FFT of the rows of ``a`` (..., d), zero-padded or cropped to ``n``."""
-        xp = array_module(a)
-        cd = complex_dtype(a)
-        real = real_dtype(cd)
-        check_n(n, real)
-        lead = a.shape[:-1]
-        rows = int(np.prod(lead, dtype=np.int64))
+        xp, cd, real, rows = self._prepare(a, n)
         if n == 1:
             return a[..., :1].astype(cd)
         a2 = a.reshape(rows, a.shape[-1]) if a.ndim != 2 else a
         a2 = a2 if a2.dtype == real else a2.astype(real)
-        N = n // 2
-        out = xp.empty((rows, N + 1), cd)
-        if rows > 0:
-            twr, twi = self.twiddles(xp, n, real)
-            kernel = fft_kernels(real)[0]
-            launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
-                   a2, twr, twi, out.view(real))
-        return out.reshape(*lead, N + 1)
+        out = xp.empty((rows, n // 2 + 1), cd)
+        self._launch(0, xp, n, real, stream, a2, out.view(real))
+        return out.reshape(*a.shape[:-1], n // 2 + 1)
 
     def irfft(self, A: Any, n: int, stream: Any = 0) -> Any:
         """Inverse of ``rfft``: ``n`` real samples per row of the spectra ``A`` (..., m)."""
-        xp = array_module(A)
-        cd = complex_dtype(A)
-        real = real_dtype(cd)
-        check_n(n, real)
-        lead = A.shape[:-1]
-        rows = int(np.prod(lead, dtype=np.int64))
+        xp, cd, real, rows = self._prepare(A, n)
         if n == 1:
             return A[..., :1].real.astype(real)
         A2 = xp.ascontiguousarray(A.reshape(rows, A.shape[-1]), dtype=cd)
-        N = n // 2
         out = xp.empty((rows, n), real)
+        self._launch(1, xp, n, real, stream, A2.view(real), out)
+        return out.reshape(*A.shape[:-1], n)
+
+    @staticmethod
+    def _prepare(a: Any, n: int) -> Tuple[Any, np.dtype, np.dtype, int]:
+        """Array module, complex and real dtypes, and number of rows of a transform of ``a``;
+        ``ValueError`` unless the kernel can do length ``n`` in that precision."""
+        cd = complex_dtype(a)
+        real = real_dtype(cd)
+        check_n(n, real)
+        return array_module(a), cd, real, int(np.prod(a.shape[:-1], dtype=np.int64))
+
+    def _launch(self, which: int, xp: Any, n: int, real: np.dtype, stream: Any, src: Any, out: Any) -> None:
+        """Kernel ``which`` (0 rfft, 1 irfft) on every row: one block of N/4 threads per row,
+        each butterfly's samples in ``2 N`` reals of shared memory (N = n / 2)."""
+        rows, N = out.shape[0], n // 2
         if rows > 0:
             twr, twi = self.twiddles(xp, n, real)
-            kernel = fft_kernels(real)[1]
-            launch(kernel, (rows, 1, 1), (max(N // 4, 1), 1, 1), stream, 2 * N * real.itemsize,
-                   A2.view(real), twr, twi, out)
-        return out.reshape(*lead, n)
+            launch(fft_kernels(real)[which], (rows, 1, 1), (max(N // 4, 1), 1, 1), stream,
+                   2 * N * real.itemsize, src, twr, twi, out)

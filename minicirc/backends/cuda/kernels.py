@@ -6,10 +6,8 @@ real arithmetic in the spectrum's own precision: complex64 stays float32 through
 only constants (accumulator zeros) are typed by the kernel family built for that precision.
 
 The launchers take NumPy arrays (under Numba's CUDA simulator, where a kernel reads host
-arrays) or CuPy arrays (on a GPU, read in place without a copy), and
-allocate their output with the same array module, and launch through ``launch.launch``
-(Numba's dispatcher for the first call of each kind, then ``cuda.core`` directly with the
-parameters Numba was seen to pass). A reduction over
+arrays) or CuPy arrays (on a GPU, read in place without a copy), allocate their output with
+the same array module, and launch through Numba's dispatcher (``launch``). A reduction over
 the batch is one launch: a block of ``REDUCE_LANES x REDUCE_COLS`` threads owns
 ``REDUCE_COLS`` output elements; lane ``l`` adds rows ``l, l + REDUCE_LANES, ...`` in order,
 and the lanes' sums are then added by a fixed tree in shared memory. The order depends only on
@@ -25,7 +23,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .launch import launch
+from ..base import array_module
 
 #: Threads per block of the elementwise kernels.
 THREADS = 256
@@ -35,14 +33,29 @@ REDUCE_LANES = 16
 REDUCE_COLS = 16
 
 
-# -- array plumbing shared with fft.py ------------------------------------------
-def array_module(a: Any) -> Any:
-    """``numpy`` for a host array, ``cupy`` for anything else (a CuPy array)."""
-    if isinstance(a, np.ndarray):
-        return np
-    import cupy
+# -- launching, and array plumbing shared with fft.py ------------------------------
+def launch(kernel: Any, blocks: Tuple[int, int, int], threads: Tuple[int, int, int], stream: Any,
+           shared: int, *args: Any) -> None:
+    """``kernel[blocks, threads, stream, shared](*args)``: Numba's own launch.
 
-    return cupy
+    A CuPy array goes in as Numba's view of it, ``cuda.as_cuda_array(a, sync=False)``. Handed
+    over as it is, Numba would synchronise on the stream CuPy names in the array's
+    ``__cuda_array_interface__`` (what that interface asks of a consumer by default): a host
+    wait at every launch. The kernels run on ``stream``, which the CUDA backend makes CuPy's
+    current stream, so they follow CuPy's work in order without that wait. A host array
+    (Numba's CUDA simulator) goes in contiguous, as the simulator copies it as one block.
+    Scalars pass through.
+    """
+    kernel[blocks, threads, stream, shared](*[kernel_arg(a) for a in args])
+
+
+def kernel_arg(a: Any) -> Any:
+    """``a`` as ``launch`` hands it to a kernel (see there)."""
+    if isinstance(a, np.ndarray):
+        return a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+    if hasattr(a, "__cuda_array_interface__"):
+        return cuda.as_cuda_array(a, sync=False)
+    return a
 
 
 def blocks_for(total: int, threads: int = THREADS) -> int:

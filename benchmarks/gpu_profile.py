@@ -1,6 +1,6 @@
 """Where the time of the cuda backend's layer step goes: each piece timed on its own.
 
-    python -m minicirc.bench.gpu_profile --out runs/gpu-profile     # about 30 s on a GPU
+    python -m benchmarks.gpu_profile --out runs/gpu-profile     # about 30 s on a GPU
 
 For each (batch, n) -- by default (1024, 4096) and (128, 1024), float32 -- every piece is
 called many times in a row with one synchronisation at the end, and reported three ways, in
@@ -14,11 +14,10 @@ microseconds per call:
 ``CudaBackend`` primitive (rfft, irfft and irfft with ``overwrite=True``, by cuFFT and by the
 own FFT; cmul, cmul_conj, cmul_conj_sum, the fused cmul_conj_and_sum, sign_flip, all_finite
 and the old isfinite().all()), a trivial Numba kernel launched (a) on ``cuda.as_cuda_array(sync=False)``
-views, (b) on the CuPy arrays through Numba's dispatcher, (c) through ``launch.launch`` (the
-dispatcher once, then ``cuda.core.launch`` directly); the layer's forward and backward,
-separately and together, per FFT; the same step in torch.fft. At the end, ``launch.report()``:
-per kernel and kind of arguments, the direct launches taken or why not. Every measurement is
-guarded: a failure is reported in the table, never a crash.
+views, (b) on the CuPy arrays themselves (Numba then synchronises on their stream), (c) through
+``kernels.launch``, the backend's own path; the layer's forward and backward, separately and
+together, per FFT; the same step in torch.fft. Every measurement is guarded: a failure is
+reported in the table, never a crash.
 """
 from __future__ import annotations
 
@@ -36,7 +35,7 @@ import numpy as np
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu_profile",
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_profile",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", default="1024x4096,128x1024", help="batch x n pairs (default 1024x4096,128x1024)")
     p.add_argument("--budget", type=float, default=0.15, help="seconds of calls per piece (default 0.15)")
@@ -100,9 +99,9 @@ def _trivial_kernel() -> Any:
 
 def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], Callable[[], Any]]]:
     """name -> a function building the callable to time (built lazily, inside the guard)."""
-    from .. import Circulant
-    from ..backends.cuda import CudaBackend
-    from ..backends.cuda import launch as L
+    from minicirc import Circulant
+    from minicirc.backends.cuda import CudaBackend
+    from minicirc.backends.cuda.kernels import launch
 
     rng = np.random.default_rng(0)
     m = n // 2 + 1
@@ -147,7 +146,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
                 return lambda: k[4, 256, 0](cuda.as_cuda_array(x, sync=False), cuda.as_cuda_array(out, sync=False))
             if how == "b":
                 return lambda: k[4, 256, 0](x, out)
-            return lambda: L.launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
+            return lambda: launch(k, (4, 1, 1), (256, 1, 1), 0, 0, x, out)
         return build
 
     layers: Dict[str, Any] = {}
@@ -179,7 +178,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
             out[f"prim {name} [{fft}]"] = prim(name, fft)
     out["trivial kernel (a) dispatcher on as_cuda_array views"] = trivial("a")
     out["trivial kernel (b) dispatcher on CuPy arrays"] = trivial("b")
-    out["trivial kernel (c) launch.launch: dispatcher once, then cuda.core directly"] = trivial("c")
+    out["trivial kernel (c) kernels.launch, the backend's path"] = trivial("c")
     for fft in ("cufft", "own"):
         for what in ("forward", "backward", "forward+backward"):
             out[f"layer {what} [{fft}]"] = step(fft, what)
@@ -194,7 +193,7 @@ def pieces(batch: int, n: int, cupy: Any, torch: Any) -> Dict[str, Callable[[], 
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    from ..backends.cuda import CudaBackend
+    from minicirc.backends.cuda import CudaBackend
 
     CudaBackend()                                 # a clear RuntimeError without a GPU
     import cupy
@@ -246,13 +245,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             print(_line(row), flush=True)
         gc.collect()
         cupy.get_default_memory_pool().free_all_blocks()
-    from ..backends.cuda import launch as L
-
-    launches = [{**r, "kind": str(r["kind"])} for r in L.report()]
-    for r in launches:
-        print(f"  launch {r['kernel']} {r['kind']}: {r['direct_launches']} direct"
-              + (f", dispatcher because {r['fallback']}" if r["fallback"] else ""), flush=True)
-    return {"meta": meta, "results": results, "launches": launches}
+    return {"meta": meta, "results": results}
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -276,11 +269,6 @@ def table(report: Dict[str, Any]) -> str:
         else:
             lines.append(f"| {r['batch']} | {r['n']} | {r['piece']} | {_fmt(r['host_us'])} | {_fmt(r['wall_us'])} "
                          f"| {_fmt(r['event_us'])} | {r['calls']} |")
-    if report.get("launches"):
-        lines += ["", "| kernel | kind of arguments | direct launches | dispatcher because |", "|---|---|---|---|"]
-        for r in report["launches"]:
-            why = (r["fallback"] or "").replace("|", "/").replace("\n", " ")[:200]
-            lines.append(f"| {r['kernel']} | {r['kind']} | {r['direct_launches']} | {why} |")
     return "\n".join(lines)
 
 

@@ -1,25 +1,13 @@
-"""Benchmarks. ``python -m minicirc.bench.layer`` times one layer's forward+backward.
+"""minicirc's benchmarks, a folder of the repository run from its root, never installed:
+``python -m benchmarks.layer`` times one layer's forward+backward (see docs/benchmarks.md).
 
-PyTorch is a benchmark-only extra (``pip install minicirc[bench]``); nothing in the library
-imports it.
+They use minicirc's public API only. PyTorch, their reference, is the ``bench`` extra
+(``pip install -e ".[bench]"``), imported only where a benchmark times it.
 """
 
 import json
 import os
-from typing import Any, Dict, List
-
-
-def int_list(text: str) -> List[int]:
-    """An argparse type for comma-separated positive integers (sizes, batches, blocks):
-    ``"256,1024"`` -> ``[256, 1024]``; anything else is a usage error naming the value."""
-    import argparse
-
-    from ..mnist.cli import _positive_int
-
-    out = [_positive_int(v.strip()) for v in text.split(",") if v.strip()]
-    if not out:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return out
+from typing import Any, Dict
 
 
 def write_report(out: str, stem: str, title: str, module: str, meta: Dict[str, Any], md: str,

@@ -1,6 +1,6 @@
 """Where the time of one training step goes: cProfile over a few hundred steps.
 
-    python -m minicirc.bench.profile_train [--model circulant] [--backend numpy] [--steps 200]
+    python -m benchmarks.profile_train [--model circulant] [--backend numpy] [--steps 200]
 
 Runs ``--steps`` training steps of the ``minicirc train`` model (its recipe, batch 128) under
 cProfile and prints the functions that take the most time of their own, as milliseconds per
@@ -18,52 +18,53 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from ..backends import BACKENDS
-from ..mnist.cli import _positive_int
-from ..mnist.models import KINDS
-from ..mnist.train import ConfigError, TrainConfig, Trainer
+from minicirc.backends import BACKENDS
+from minicirc.mnist.config import TrainConfig
+from minicirc.mnist.models import KINDS
+
+from .args import positive_int
+from .training import TrainingRun
 
 BATCH = 128
 
 
-def profile(trainer: Trainer) -> Dict[str, Any]:
-    """A warm-up epoch, then one profiled epoch of ``trainer``: its wall time, the optimizer
-    steps it took (the trainer's step counter) and the ``pstats.Stats``."""
-    trainer.test_set = (trainer.test_set[0][:1], trainer.test_set[1][:1])   # evaluation is not part of a step
-    trainer._train_epoch()                                                  # warm-up
+def profile(run: TrainingRun) -> Dict[str, Any]:
+    """A warm-up epoch, then one profiled epoch of ``run``: its wall time, the optimizer steps
+    it took and the ``pstats.Stats``."""
+    run.epoch()                                                             # warm-up
     prof = cProfile.Profile()
-    first = trainer.step
+    first = run.step
     start = time.perf_counter()
     prof.enable()
-    trainer._train_epoch()
+    run.epoch()
     prof.disable()
-    return {"seconds": time.perf_counter() - start, "steps": trainer.step - first, "stats": pstats.Stats(prof)}
+    return {"seconds": time.perf_counter() - start, "steps": run.step - first, "stats": pstats.Stats(prof)}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.profile_train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.profile_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=KINDS, default="circulant")
-    p.add_argument("--block", type=_positive_int, default=None, help="block size, for --model block")
+    p.add_argument("--block", type=positive_int, default=None, help="block size, for --model block")
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
-    p.add_argument("--steps", type=_positive_int, default=200,
+    p.add_argument("--steps", type=positive_int, default=200,
                    help="training steps to profile (default 200; at most one epoch's batches)")
-    p.add_argument("--top", type=_positive_int, default=15, help="functions to list (default 15)")
+    p.add_argument("--top", type=positive_int, default=15, help="functions to list (default 15)")
     a = p.parse_args(argv)
     if a.model == "block" and a.block is None:
         p.error("--model block needs --block K (the block size, e.g. --block 16)")
     if a.block is not None and a.model != "block":
         p.error(f"--block is for --model block, not --model {a.model}")
-    cfg = TrainConfig(model=a.model, block=a.block, backend=a.backend, epochs=1000, plot=False,
-                      train_limit=BATCH * a.steps, batch_size=BATCH, out="/tmp/minicirc-profile")
+    cfg = TrainConfig(model=a.model, block=a.block, backend=a.backend, epochs=1000,
+                      train_limit=BATCH * a.steps, batch_size=BATCH)
     try:
-        tr = Trainer(cfg, log=lambda s: None, progress=False)
-    except ConfigError as e:
+        run = TrainingRun(cfg)
+    except ValueError as e:                     # ConfigError, or a model its settings cannot build
         p.error(str(e))
     except RuntimeError as e:                   # a backend that cannot run here (cuda without a GPU)
         p.exit(1, f"{p.prog}: error: {e}\n")
-    run = profile(tr)
-    total, steps = run["seconds"], run["steps"]
-    rows = sorted(run["stats"].stats.items(), key=lambda kv: kv[1][2], reverse=True)[: a.top]  # by own time
+    prof = profile(run)
+    total, steps = prof["seconds"], prof["steps"]
+    rows = sorted(prof["stats"].stats.items(), key=lambda kv: kv[1][2], reverse=True)[: a.top]  # by own time
     fewer = f"; --steps {a.steps} asked, but one epoch has {steps} batches" if steps < a.steps else ""
     print(f"{a.model} MLP, backend {a.backend}, batch {BATCH}: {1e3 * total / steps:.2f} ms per step "
           f"({steps} steps in {total:.3f} s; profiler overhead included{fewer})")

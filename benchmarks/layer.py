@@ -2,8 +2,8 @@
 dense layer of the same width and, when PyTorch is installed, the same circulant layer in
 ``torch.fft`` and ``torch.nn.Linear``.
 
-    python -m minicirc.bench.layer --out runs/bench          # the full grid, a few minutes
-    python -m minicirc.bench.layer --quick                   # a smoke run, seconds
+    python -m benchmarks.layer --out runs/bench          # the full grid, a few minutes
+    python -m benchmarks.layer --quick                   # a smoke run, seconds
 
 What runs, per (dtype, batch, n), all in the same process and the same run:
 
@@ -44,11 +44,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .. import Circulant, Dense, __version__
-from . import int_list, write_report
+from minicirc import Circulant, Dense, __version__
+from . import write_report
 from .timing import TooManyThreads, describe_threads, pinned_threads, round_robin, run_meta
-from ..backends import get_backend
-from ..mnist.cli import _nonneg_float, _nonneg_int, _positive_int
+from minicirc.backends import get_backend
+from .args import int_list, nonneg_float, nonneg_int, positive_int
 
 IMPLS = ("circ-numpy", "circ-numba", "dense-numpy", "circ-torch", "linear-torch")
 CIRCULANT = {"circ-numpy", "circ-numba", "circ-torch"}
@@ -215,7 +215,7 @@ def run_config(dtype: np.dtype, batch: int, n: int, args: argparse.Namespace,
 
 
 def _numba_backend(threads: int) -> Any:
-    from ..backends.numba_backend import NumbaBackend
+    from minicirc.backends.numba_backend import NumbaBackend
 
     return NumbaBackend(workers=threads)
 
@@ -298,15 +298,12 @@ def _crossover(ns: List[int], circ: List[float], dense: List[float]) -> Optional
 
 def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
     """Log-log time vs n per (dtype, batch), with an n log n slope and the crossover marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure     # the object API: no global backend, no pyplot state
 
     dtypes = sorted({r["dtype"] for r in results}, key=lambda d: np.dtype(d).itemsize)
     batches = sorted({r["batch"] for r in results})
-    fig, axes = plt.subplots(len(dtypes), len(batches), figsize=(5.5 * len(batches), 4.2 * len(dtypes)),
-                             squeeze=False)
+    fig = Figure(figsize=(5.5 * len(batches), 4.2 * len(dtypes)))
+    axes = fig.subplots(len(dtypes), len(batches), squeeze=False)
     for ax, (dt, b) in zip(axes.flat, [(d, b) for d in dtypes for b in batches]):
         rows = sorted((r for r in results if r["dtype"] == dt and r["batch"] == b), key=lambda r: r["n"])
         for impl in impls:
@@ -341,12 +338,11 @@ def plot(results: List[Dict[str, Any]], impls: List[str], path: str) -> None:
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # -- command line -----------------------------------------------------------------------------
 
-def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer"
+def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m benchmarks.layer"
                ) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -357,22 +353,22 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m minicirc
                    default=None, help="float32,float64 (default both)")
     p.add_argument("--backends", type=backend_list, default=list(CPU_BACKENDS),
                    help="minicirc backends to time, the first the reference (default numpy,numba)")
-    p.add_argument("--repeats", type=_positive_int, default=None, help="rounds of the round-robin (default 20)")
-    p.add_argument("--per-round", type=_positive_int, default=5, help="timed calls per implementation per round")
-    p.add_argument("--budget", type=_nonneg_float, default=None,
+    p.add_argument("--repeats", type=positive_int, default=None, help="rounds of the round-robin (default 20)")
+    p.add_argument("--per-round", type=positive_int, default=5, help="timed calls per implementation per round")
+    p.add_argument("--budget", type=nonneg_float, default=None,
                    help="seconds of timed calls a slow implementation may take per configuration (default 4)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for the numba backend, its transforms and torch (default: numba's); "
                         "NumPy's BLAS only through OPENBLAS_NUM_THREADS and the like, set before Python starts")
-    p.add_argument("--dense-max-mb", type=_nonneg_float, default=1100.0,
+    p.add_argument("--dense-max-mb", type=nonneg_float, default=1100.0,
                    help="skip dense layers with more MiB of weights (default 1100: n=16384 runs in "
                         "float32, not float64)")
     p.add_argument("--no-dense", dest="dense", action="store_false", help="leave out the dense layers")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
-    p.add_argument("--settle", type=_nonneg_float, default=None,
+    p.add_argument("--settle", type=nonneg_float, default=None,
                    help="seconds of pause before each rotation, for the last one's threads to go idle "
                         "(default 0.5, 0 with --quick)")
-    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default=None, help="directory for layer_bench.{png,json,md}")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: n 256,1024, float32, few repeats (other options still apply)")
@@ -390,7 +386,7 @@ def parse_args(argv: Optional[List[str]] = None, prog: str = "python -m minicirc
     return args
 
 
-def run(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer"
+def run(argv: Optional[List[str]] = None, prog: str = "python -m benchmarks.layer"
         ) -> List[Dict[str, Any]]:
     """Run the benchmark that ``argv`` describes; print and (with ``--out``) write its report.
     Returns one result per (dtype, batch, n). ``prog`` names the command in usage and errors."""
@@ -451,7 +447,7 @@ def _run(args: argparse.Namespace, torch: Any) -> List[Dict[str, Any]]:
     print(md)
     if args.out:
         write_report(args.out, "layer_bench", "Circulant layer forward+backward, median ms per call",
-                     "minicirc.bench.layer", meta, md, results)
+                     "benchmarks.layer", meta, md, results)
         plot(results, impls, os.path.join(args.out, "layer_bench.png"))
         print(f"\nwrote {args.out}/layer_bench.{{md,json,png}}")
     if bad:
@@ -460,7 +456,7 @@ def _run(args: argparse.Namespace, torch: Any) -> List[Dict[str, Any]]:
     return results
 
 
-def main(argv: Optional[List[str]] = None, prog: str = "python -m minicirc.bench.layer") -> int:
+def main(argv: Optional[List[str]] = None, prog: str = "python -m benchmarks.layer") -> int:
     """The command: 0, or 1 when the circulant implementations disagree anywhere."""
     return 0 if all(r["agrees"] for r in run(argv, prog)) else 1
 

@@ -1,7 +1,7 @@
 """One MNIST training epoch, minicirc against the same model in PyTorch, in the same run.
 
-    python -m minicirc.bench.epoch [--models circulant dense] [--backends numpy numba]
-                                   [--repeats 3] [--threads 2] [--out DIR]
+    python -m benchmarks.epoch [--models circulant dense] [--backends numpy numba]
+                               [--repeats 3] [--threads 2] [--out DIR]
 
 Each repeat times one full epoch (60,000 images, batch 128, forward, loss, backward,
 optimizer step; no evaluation) of each implementation in turn (interleaved), and the
@@ -31,9 +31,9 @@ import numpy as np
 from . import write_report
 from .layer import CPU_BACKENDS, distinct
 from .timing import TooManyThreads, describe_threads, pinned_threads, run_meta, threads_in_use
-from ..mnist.cli import _nonneg_int, _positive_int
+from .args import nonneg_int, positive_int
 
-#: The model kinds that have a PyTorch twin in minicirc.bench.torch_models (not "block").
+#: The model kinds that have a PyTorch twin in benchmarks.torch_models (not "block").
 TWINS = ("circulant", "dense", "hybrid")
 
 
@@ -41,7 +41,7 @@ def _torch_epoch(model: Any, opt: Any, X: np.ndarray, y: np.ndarray, batch: int,
                  lr: float, step0: int, total: int, schedule: bool = True) -> float:
     import torch
 
-    from ..optim import cosine_lr
+    from minicirc.optim import cosine_lr
 
     loss_fn = torch.nn.CrossEntropyLoss()
     perm = np.random.default_rng(seed).permutation(len(X))
@@ -64,11 +64,13 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
     """Median seconds per training epoch of each model on each backend and in PyTorch, all on
     ``threads`` threads (pinned by the caller: ``main`` uses ``timing.pinned_threads``); one row
     per (model, implementation)."""
-    from ..mnist import load_mnist
-    from ..mnist.train import TrainConfig, Trainer
-    from .torch_models import build_torch_mlp, torch_optimizer
+    from minicirc.mnist import load_mnist
+    from minicirc.mnist.config import TrainConfig
 
-    # main() pinned the threads before this builds the trainers: their numba backends take that count
+    from .torch_models import build_torch_mlp, torch_optimizer
+    from .training import TrainingRun
+
+    # main() pinned the threads before this builds the runs: their numba backends take that count
     data = load_mnist()
     X, y = data.train
     if train_limit:
@@ -78,18 +80,18 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
         impls: Dict[str, Any] = {}
         workers: Dict[str, Optional[int]] = {"pytorch": None}
         for bk in backends:
-            tr = Trainer(TrainConfig(model=kind, backend=bk, epochs=10_000, train_limit=train_limit, plot=False,
-                                     out="/tmp/minicirc-bench-epoch"), log=lambda s: None, progress=False)
-            workers[f"minicirc-{bk}"] = _numba_workers(tr, threads)
-            impls[f"minicirc-{bk}"] = tr
+            run = TrainingRun(TrainConfig(model=kind, backend=bk, epochs=10_000, train_limit=train_limit),
+                              data=data)
+            workers[f"minicirc-{bk}"] = _numba_workers(run, threads)
+            impls[f"minicirc-{bk}"] = run
         cfg = next(iter(impls.values())).config
         tmodel = build_torch_mlp(next(iter(impls.values())).arch, seed=0)
         topt = torch_optimizer(tmodel, cfg)
         times: Dict[str, List[float]] = {k: [] for k in [*impls, "pytorch"]}
         steps = math.ceil(len(X) / cfg.batch_size)
         for rep in range(repeats + 1):                   # repeat 0 is the warm-up (JIT, caches)
-            for name, tr in impls.items():
-                t = _time_minicirc(tr)
+            for name, run in impls.items():
+                t = run.epoch()
                 if rep:
                     times[name].append(t)
             t = _torch_epoch(tmodel, topt, X, y, cfg.batch_size, rep, cfg.lr, rep * steps, (repeats + 1) * steps)
@@ -102,27 +104,18 @@ def time_epochs(models: List[str], backends: List[str], repeats: int, threads: i
     return rows
 
 
-def _numba_workers(trainer: Any, threads: int) -> Optional[int]:
-    """The workers of the trainer's numba backend (None for another backend). A NumbaBackend
+def _numba_workers(run: Any, threads: int) -> Optional[int]:
+    """The workers of the run's numba backend (None for another backend). A NumbaBackend
     takes Numba's thread count when it is built (``workers=None``), so pinning the threads
-    before the trainer is built pins these; this checks the trainer's and every layer's."""
-    from ..backends.numba_backend import NumbaBackend
+    before the run is built pins these; this checks the run's and every layer's."""
+    from minicirc.backends.numba_backend import NumbaBackend
 
-    found = {b.workers for b in [trainer.backend] + [layer.backend for layer in trainer.model.layers]
+    found = {b.workers for b in [run.backend] + [layer.backend for layer in run.model.layers]
              if isinstance(b, NumbaBackend)}
     if found - {threads}:
         raise RuntimeError(f"minicirc's numba backend runs on {sorted(found)} workers, not the {threads} "
                            f"threads asked")
     return threads if found else None
-
-
-def _time_minicirc(trainer: Any) -> float:
-    """One training epoch of a Trainer, evaluation excluded."""
-    start = time.perf_counter()
-    trainer.test_set = (trainer.test_set[0][:1], trainer.test_set[1][:1])   # evaluation is not timed here
-    rec = trainer._train_epoch()
-    trainer.epoch += 1
-    return rec["seconds"] if rec else time.perf_counter() - start
 
 
 def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Optional[int]) -> List[Dict[str, Any]]:
@@ -134,9 +127,9 @@ def torch_accuracy(kinds: List[str], seeds: List[int], threads: int, epochs: Opt
         raise RuntimeError(f"PyTorch runs on {torch.get_num_threads()} threads, not the {threads} asked; "
                            "pin them first (timing.pinned_threads)")
 
-    from ..mnist import load_mnist
-    from ..mnist.models import architecture
-    from ..mnist.train import TrainConfig
+    from minicirc.mnist import load_mnist
+    from minicirc.mnist.models import architecture
+    from minicirc.mnist.config import TrainConfig
     from .torch_models import build_torch_mlp, torch_error, torch_optimizer
 
     data = load_mnist()                     # on the threads main() pinned
@@ -172,23 +165,23 @@ def _names(allowed: tuple, what: str) -> Any:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.epoch", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.epoch", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", action=_names(TWINS, "model"), default=["circulant", "dense"],
                    metavar="{" + ",".join(TWINS) + "}",
                    help="models with a PyTorch twin (default circulant dense)")
     p.add_argument("--backends", nargs="+", action=_names(CPU_BACKENDS, "backend"), default=["numpy", "numba"],
                    metavar="{" + ",".join(CPU_BACKENDS) + "}", help="minicirc backends (default numpy numba)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed epochs per implementation (default 3)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed epochs per implementation (default 3)")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for PyTorch, Numba and minicirc's numba backend (default: Numba's, the "
                         "number of cores); NumPy's BLAS only through OPENBLAS_NUM_THREADS and the like")
-    p.add_argument("--train-limit", type=_positive_int, default=None, help="train on the first N images only")
+    p.add_argument("--train-limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--out", default=None,
                    help="directory for epoch_bench.{md,json} (with --full: pytorch_accuracy.{md,json})")
     p.add_argument("--full", action="store_true", help="train the PyTorch twins to the end of the recipe "
                    "and report test errors per seed instead of timing")
-    p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=_positive_int, default=None, help="with --full: default the recipe's")
+    p.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=positive_int, default=None, help="with --full: default the recipe's")
     args = p.parse_args(argv)
     if args.threads is None:
         import numba
@@ -220,7 +213,7 @@ def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:
         print(md)
         if args.out:
             write_report(args.out, "pytorch_accuracy", "MNIST test error of the PyTorch twins, minicirc's recipes",
-                         "minicirc.bench.epoch", run_meta(argv, torch), md, rows)
+                         "benchmarks.epoch", run_meta(argv, torch), md, rows)
         return 0
     rows = time_epochs(args.models, args.backends, args.repeats, args.threads, args.train_limit)
     meta = run_meta(argv, torch, numba_backend_workers=max((r["numba_backend_workers"] or 0 for r in rows),
@@ -234,7 +227,7 @@ def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:
     print(md)
     if args.out:
         write_report(args.out, "epoch_bench", "One MNIST training epoch, minicirc and PyTorch",
-                     "minicirc.bench.epoch", meta, md, rows)
+                     "benchmarks.epoch", meta, md, rows)
         print(f"\nwrote {args.out}/epoch_bench.{{md,json}}")
     return 0
 

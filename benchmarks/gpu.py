@@ -1,8 +1,8 @@
 """Time the circulant layer's forward+backward on a GPU: minicirc's cuda backend with cuFFT and
 with its own FFT, against the same layer in ``torch.fft`` and against dense layers (cuBLAS).
 
-    python -m minicirc.bench.gpu --out runs/bench-gpu        # the full grid, about a minute
-    python -m minicirc.bench.gpu --quick                     # a smoke run
+    python -m benchmarks.gpu --out runs/bench-gpu        # the full grid, about a minute
+    python -m benchmarks.gpu --quick                     # a smoke run
 
 What runs, per (batch, n), float32, on one GPU, in one process:
 
@@ -20,7 +20,7 @@ What runs, per (batch, n), float32, on one GPU, in one process:
 Timing: CUDA events around each call (CuPy's for minicirc, PyTorch's for torch), a few
 warm-up calls first (kernel compilation, cuFFT plans), then as many calls as fit in
 ``--budget`` seconds within ``[--min-calls, --max-calls]``, the implementations taking turns
-``--per-round`` calls at a time (``minicirc.bench.timing``: a drifting clock or a busy host
+``--per-round`` calls at a time (``benchmarks.timing``: a drifting clock or a busy host
 then weighs on minicirc and PyTorch alike); the table shows the median.
 Before timing, the circulant implementations' outputs and gradients are compared with
 circ-cufft's, and the largest relative difference is reported.
@@ -36,9 +36,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .. import Circulant, Dense, __version__
-from . import int_list, write_report
-from ..mnist.cli import _nonneg_float, _nonneg_int, _positive_int
+from minicirc import Circulant, Dense, __version__
+from . import write_report
+from .args import int_list, nonneg_float, nonneg_int, positive_int
 from .layer import _minicirc_step, torch_circulant_step, torch_linear_step
 from .timing import round_robin
 
@@ -118,8 +118,8 @@ def event_timer(cupy: Any, torch: Any, name: str) -> Callable[[Callable[[], Any]
 
 def run_config(batch: int, n: int, args: argparse.Namespace, cupy: Any, torch: Any) -> Dict[str, Any]:
     """Build every implementation for one (batch, n), check they agree, time them."""
-    from ..backends.cuda import CudaBackend
-    from ..backends.cuda.fft import max_n
+    from minicirc.backends.cuda import CudaBackend
+    from minicirc.backends.cuda.fft import max_n
 
     dtype = np.dtype(np.float32)
     rng = np.random.default_rng(args.seed)
@@ -241,22 +241,22 @@ def environment(cupy: Any, torch: Any) -> Dict[str, Any]:
 # -- command line -----------------------------------------------------------------------------
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.gpu", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int_list, default=None, help="layer widths n (default 1024,4096,16384,65536)")
     p.add_argument("--batches", type=int_list, default=None, help="batch sizes (default 128,1024)")
     p.add_argument("--impls", default=",".join(IMPLS), help=f"which to run (default all: {','.join(IMPLS)})")
-    p.add_argument("--warmup", type=_nonneg_int, default=3, help="untimed calls first (default 3)")
-    p.add_argument("--budget", type=_nonneg_float, default=None, help="seconds of timed calls per implementation "
+    p.add_argument("--warmup", type=nonneg_int, default=3, help="untimed calls first (default 3)")
+    p.add_argument("--budget", type=nonneg_float, default=None, help="seconds of timed calls per implementation "
                    "and configuration (default 0.5)")
-    p.add_argument("--min-calls", type=_positive_int, default=10, help="timed calls at least (default 10)")
-    p.add_argument("--max-calls", type=_positive_int, default=200, help="timed calls at most (default 200)")
-    p.add_argument("--per-round", type=_positive_int, default=10, help="calls of one implementation before the "
+    p.add_argument("--min-calls", type=positive_int, default=10, help="timed calls at least (default 10)")
+    p.add_argument("--max-calls", type=positive_int, default=200, help="timed calls at most (default 200)")
+    p.add_argument("--per-round", type=positive_int, default=10, help="calls of one implementation before the "
                    "next one's turn (default 10)")
-    p.add_argument("--dense-max-mb", type=_nonneg_float, default=4096.0,
+    p.add_argument("--dense-max-mb", type=nonneg_float, default=4096.0,
                    help="skip dense layers with more MiB of weights (default 4096: n=65536 is skipped)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="leave out PyTorch")
-    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default=None, help="directory for gpu_bench.{md,json}")
     p.add_argument("--quick", action="store_true", help="a smoke run: n 1024,4096, batch 128, short budget")
     args = p.parse_args(argv)
@@ -272,7 +272,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     args = parse_args(argv)
-    from ..backends.cuda import CudaBackend
+    from minicirc.backends.cuda import CudaBackend
 
     CudaBackend()                     # a clear RuntimeError here if there is no GPU, before anything else
     import cupy
@@ -310,7 +310,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
                 print(f"    {k} failed: {v}", flush=True)
             if args.out:              # after every configuration: a run cut short keeps its table
                 write_report(args.out, "gpu_bench", f"Circulant layer forward+backward on {env['device']}, "
-                             "float32, median ms per call", "minicirc.bench.gpu", meta,
+                             "float32, median ms per call", "benchmarks.gpu", meta,
                              table(results, impls), results)
     md = table(results, impls)
     print()

@@ -1,13 +1,13 @@
 """The transforms alone: scipy.fft (what the CPU backends call) against torch.fft, and scipy.fft
 with one worker against two.
 
-    python -m minicirc.bench.fft [--sizes 1024,4096,16384] [--batch 128] [--out DIR]
+    python -m benchmarks.fft [--sizes 1024,4096,16384] [--batch 128] [--out DIR]
 
 A circulant layer step is mostly real FFTs (docs/benchmarks.md, "Where the time of a training
 step goes"), so these two ratios bound what the layer can gain: how far pocketfft is from
 PyTorch's transforms on one thread, and what a second worker buys a batch of ``--batch`` rows.
 Each implementation does one ``rfft`` and one ``irfft`` of a float32 batch (batch, n) per
-call; they take turns in one run (``minicirc.bench.timing``), and the table shows medians.
+call; they take turns in one run (``benchmarks.timing``), and the table shows medians.
 PyTorch runs on one thread (``torch.set_num_threads(1)``, restored at the end).
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 import scipy
 import scipy.fft
 
-from . import int_list, write_report
+from . import write_report
+from .args import int_list
 from .timing import round_robin, run_meta
 
 
@@ -38,7 +39,7 @@ def steps(batch: int, n: int, torch: Any) -> Dict[str, Callable[[], Any]]:
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.fft", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fft", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int_list, default=[1024, 4096, 16384], help="transform lengths n")
     p.add_argument("--batch", type=int, default=128, help="rows per transform (default 128)")
     p.add_argument("--calls", type=int, default=200, help="timed calls per implementation at most")
@@ -84,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     print(md)
     if a.out:
         write_report(a.out, "fft_bench", "Real FFT round trip (rfft + irfft), float32, median ms per call",
-                     "minicirc.bench.fft", meta, md, results)
+                     "benchmarks.fft", meta, md, results)
         print(f"\nwrote {a.out}/fft_bench.{{md,json}}")
     return results
 

@@ -1,11 +1,11 @@
 """Block-circulant layer: time of forward+backward against block size, from dense to circulant.
 
-    python -m minicirc.bench.block [--sizes 1024,4096] [--blocks 1,4,16,64,256] [--batch 128]
+    python -m benchmarks.block [--sizes 1024,4096] [--blocks 1,4,16,64,256] [--batch 128]
 
 For each width n (square layers, float32, batch 128): ``BlockCirculant(n, n, k)`` for each
 block size k on the numpy and numba backends, with ``Dense(n, n)`` (k = 1's dense twin) and
 ``Circulant(n)`` (k = n) timed in the same round-robin as the layer benchmark
-(minicirc.bench.layer), medians per call, and each one's ratio to the dense layer's time. The
+(benchmarks.layer), medians per call, and each one's ratio to the dense layer's time. The
 parameter count is n^2 / k (+ n bias). ``--out`` writes ``DIR/block_bench.{md,json}`` with the
 command, versions and threads in use.
 """
@@ -17,10 +17,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .. import BlockCirculant, Circulant, Dense
-from ..backends import get_backend
-from ..mnist.cli import _nonneg_float, _positive_int
-from . import int_list, write_report
+from minicirc import BlockCirculant, Circulant, Dense
+from minicirc.backends import get_backend
+from .args import int_list, nonneg_float, positive_int
+from . import write_report
 from .layer import _minicirc_step, backend_list
 from .timing import describe_threads, round_robin, run_meta, threads_in_use
 
@@ -49,14 +49,14 @@ def run(sizes: List[int], blocks: List[int], batch: int, backends: List[str], bu
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minicirc.bench.block", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.block", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int_list, default=[1024, 4096], help="widths n (default 1024,4096)")
     p.add_argument("--blocks", type=int_list, default=[1, 4, 16, 64, 256],
                    help="block sizes k (default 1,4,16,64,256)")
-    p.add_argument("--batch", type=_positive_int, default=128)
+    p.add_argument("--batch", type=positive_int, default=128)
     p.add_argument("--backends", type=backend_list, default=["numpy", "numba"],
                    help="minicirc backends (default numpy,numba)")
-    p.add_argument("--budget", type=_nonneg_float, default=2.0, help="seconds of timed calls per implementation")
+    p.add_argument("--budget", type=nonneg_float, default=2.0, help="seconds of timed calls per implementation")
     p.add_argument("--out", default=None, help="write block_bench.{md,json} into this directory")
     a = p.parse_args(argv)
     print(describe_threads(threads_in_use()), flush=True)
@@ -72,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         timing="median of round-robin calls: up to 20 per implementation in blocks of 4, "
                                f"budget {a.budget:g} s each")
         write_report(a.out, "block_bench", "Block-circulant layer forward+backward against block size, "
-                     "median ms per call", "minicirc.bench.block", meta, text, rows)
+                     "median ms per call", "benchmarks.block", meta, text, rows)
     return 0
 
 

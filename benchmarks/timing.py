@@ -184,7 +184,7 @@ def run_meta(argv: List[str], torch: Any = None, **extra: Any) -> Dict[str, Any]
     import numba
     import scipy
 
-    from .. import __version__
+    from minicirc import __version__
 
     try:
         load = [round(v, 2) for v in os.getloadavg()]
