@@ -6,7 +6,8 @@ For docs/derivation.md and docs/gradcheck.md:
   announced by the line ``<!-- from examples/NAME.py [docs:REGION] -->`` just above it, and
   then equal to the region between ``# [docs:REGION]`` and ``# [/docs:REGION]`` in that example
   (dedented); or it is executed here and must run without error. A ``bash`` block may only run
-  scripts that exist. A ``text`` block is mathematics or quoted output, not code.
+  scripts that exist. A ``text`` block is mathematics or quoted output, not code; a ``math``
+  block is an equation in LaTeX, as GitHub renders it.
 - Every relative link to a ``.py`` file points to a file that exists, and a link whose text
   is a name in backticks (``[`Circulant.backward`](../minicirc/layers/circulant.py)``) names a
   class, function, method or assignment that the file defines (parsed with ``ast``), so that
@@ -28,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / "derivation.md", ROOT / "docs" / "gradcheck.md"]
-LANGUAGES = {"python", "bash", "text"}
+LANGUAGES = {"python", "bash", "text", "math"}
 
 MARKER = re.compile(r"^<!-- from (?P<file>examples/[\w.-]+\.py) \[docs:(?P<region>[\w-]+)\] -->$")
 LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
@@ -111,7 +112,7 @@ def code_links(doc: Path) -> Iterator[Dict[str, object]]:
             if re.match(r"^\s*eqs?\.", tail):
                 labels = LABEL.findall(tail)
             yield {"line": lineno, "text": m.group("text"), "path": (doc.parent / target).resolve(),
-                   "target": target, "labels": labels}
+                   "target": target, "anchor": m.group("target").partition("#")[2], "labels": labels}
 
 
 def link_problems(doc: Path) -> List[str]:
@@ -198,6 +199,24 @@ def test_derivation_points_every_circulant_equation_to_its_code():
     for name in ("Dense.forward", "Dense.backward", "SoftmaxCrossEntropy.forward",
                  "SoftmaxCrossEntropy.backward", "Circulant.forward", "Circulant.backward"):
         assert f"[`{name}`](" in text, f"derivation.md never links {name}"
+
+
+def test_line_links_land_on_their_equation():
+    """A link to a line (``conv2d.py#L89``) followed by ``eq. (K2)`` points at a line that says
+    (K2): the line numbers move when the code does, and this says so."""
+    checked = 0
+    for link in code_links(DOCS[0]):
+        line = re.fullmatch(r"L(\d+)", str(link["anchor"]))
+        if not line or not link["labels"]:
+            continue
+        source = link["path"].read_text(encoding="utf-8").splitlines()
+        n = int(line.group(1))
+        assert n <= len(source), f"derivation.md:{link['line']}: {link['target']}#L{n} is past the end of the file"
+        for label in link["labels"]:
+            assert f"({label})" in source[n - 1], (f"derivation.md:{link['line']}: {link['target']}#L{n} is "
+                                                   f"{source[n - 1].strip()!r}, which is not eq. ({label})")
+        checked += 1
+    assert checked >= 8, f"only {checked} line links with an equation label"
 
 
 # -- the checks themselves can fail -------------------------------------------------------

@@ -51,7 +51,7 @@ def im2col(xp: Any, x: Any, k: int, stride: int, padding: int) -> Any:
     for i in range(k):
         for j in range(k):
             rows, cs = _rows_cols(i, j, stride, ho, wo)
-            cols[:, i, j] = xt[:, rows, cs]
+            cols[:, i, j] = xt[:, rows, cs]                       # X of eq. (K1)
     return cols.reshape(C * k * k, ho * wo * B)
 
 
@@ -64,7 +64,7 @@ def col2im(xp: Any, cols: Any, x_shape: Tuple[int, int, int, int], k: int, strid
         for j in range(k):
             rows, cs = _rows_cols(i, j, stride, ho, wo)
             v = dxt[:, rows, cs]
-            xp.add(v, cols[:, i, j], out=v)      # not v[...] +=, which then copies v onto itself
+            xp.add(v, cols[:, i, j], out=v)       # eq. (K4); not v[...] +=, which then copies v onto itself
     # The padding's gradient is dropped: those zeros are constants, not inputs.
     dx = dxt[:, padding: padding + H, padding: padding + W].transpose(3, 0, 1, 2)
     return xp.ascontiguousarray(dx)
@@ -77,7 +77,7 @@ def maxpool(xp: Any, x: Any, k: int, stride: int) -> Tuple[Any, Any]:
     arg = xp.zeros(y.shape, dtype=xp.uint8 if k * k <= 256 else xp.int32)
     for t in range(1, k * k):
         v = x[(..., *_rows_cols(t // k, t % k, stride, ho, wo))]
-        better = v > y                       # strict: at a tie the earlier position stays
+        better = v > y                       # eq. (P1); strict: at a tie the earlier position stays
         # arg = t where better: t exceeds every position so far, so a maximum does it, and
         # in one fast pass (NumPy's masked assignment and copyto(where=) are slow loops).
         xp.maximum(arg, better * arg.dtype.type(t), out=arg)
@@ -92,5 +92,5 @@ def maxpool_backward(xp: Any, dy: Any, arg: Any, x_shape: Tuple[int, int, int, i
     for t in range(k * k):
         # += : with stride < k one input can be the maximum of several windows.
         v = dx[(..., *_rows_cols(t // k, t % k, stride, ho, wo))]
-        xp.add(v, dy * (arg == t), out=v)
+        xp.add(v, dy * (arg == t), out=v)                                 # eq. (P2)
     return dx
