@@ -243,3 +243,16 @@ def test_checkpoint_round_trip(tmp_path, rng):
     assert meta["what"] == "cnn" and arrays["param/0.W"].shape == (3, 1, 3, 3)
     load_into(other, arrays, path)
     np.testing.assert_array_equal(other(x), model(x))
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 11, 3), (2, 64), (130, 1), (1, 1, 5)])
+def test_batch_first_is_the_transpose(rng, shape):
+    """The blocked copy behind the layers' (..., B) -> (B, ...) equals NumPy's transpose, also
+    when the rows are not a multiple of the block."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    want = np.moveaxis(a, -1, 0)
+    for bk in (mc.get_backend("numpy"), mc.get_backend("numba")):
+        got = bk.batch_first(a)
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(mc.get_backend("numpy").batch_first(a[..., ::2]), np.moveaxis(a[..., ::2], -1, 0))

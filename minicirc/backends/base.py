@@ -130,6 +130,11 @@ class Backend:
         overlaps summed, padding cropped; (B, C, H, W). The convolution's ``dx``, eq. (K4)."""
         return windows.col2im(self.xp, cols, x_shape, k, stride, padding)
 
+    def batch_first(self, a: Any) -> Any:
+        """``a`` (..., B) as a contiguous (B, ...): the im2col layout's batch axis (last) moved
+        to the front, where the layers keep it."""
+        return windows.batch_first(self.xp, a)
+
     def maxpool(self, x: Any, k: int, stride: int) -> Any:
         """``(y, arg)``: the maximum of each k x k window of ``x`` (B, C, H, W) and its position
         ``i k + j`` in the window, the first in row-major order at a tie; eq. (P1)."""

@@ -15,6 +15,7 @@ reaches are dropped, as in PyTorch). ``x~`` is ``x`` with ``p`` zeros around eac
   the batch index is the fastest-varying column index.
 - ``col2im``: its adjoint, ``dx~[b, c, s h + i, s w + j] += dcols[(c, i, j), (h, w, b)]``,
   then the padding cropped off; windows that overlap (s < k) add up.
+- ``batch_first``: moves that innermost batch axis back to the front, where the layers keep it.
 - ``maxpool``: ``y[b, c, h, w] = max_{i, j} x[b, c, s h + i, s w + j]`` and the position
   ``t = i k + j`` of the maximum, the FIRST in row-major window order at a tie (the strict
   ``>`` below never replaces an equal value), as PyTorch picks.
@@ -66,8 +67,22 @@ def col2im(xp: Any, cols: Any, x_shape: Tuple[int, int, int, int], k: int, strid
             v = dxt[:, rows, cs]
             xp.add(v, cols[:, i, j], out=v)       # eq. (K4); not v[...] +=, which then copies v onto itself
     # The padding's gradient is dropped: those zeros are constants, not inputs.
-    dx = dxt[:, padding: padding + H, padding: padding + W].transpose(3, 0, 1, 2)
-    return xp.ascontiguousarray(dx)
+    return batch_first(xp, dxt[:, padding: padding + H, padding: padding + W])
+
+
+def batch_first(xp: Any, a: Any, rows: int = 64) -> Any:
+    """``a`` (..., B) as a C-contiguous (B, ...): the batch axis moved from last to first.
+
+    Copied ``rows`` source rows at a time: a plain strided copy writes each output row by
+    reading every B-th number of the whole source, one cache line per number, while a block
+    of ``rows`` x B numbers stays in the cache while it is transposed.
+    """
+    shape, B = a.shape[:-1], a.shape[-1]
+    src = xp.ascontiguousarray(a).reshape(-1, B)
+    out = xp.empty((B, src.shape[0]), dtype=a.dtype)
+    for r in range(0, src.shape[0], rows):
+        out[:, r: r + rows] = src[r: r + rows].T
+    return out.reshape((B,) + tuple(shape))
 
 
 def maxpool(xp: Any, x: Any, k: int, stride: int) -> Tuple[Any, Any]:
