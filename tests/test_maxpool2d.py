@@ -132,6 +132,8 @@ def test_flatten_is_a_row_major_reshape(rng):
     dx = f.backward(dy)
     assert dx.shape == x.shape and dx[1, 2, 3, 4] == dy[1, 59]
     assert set(check_layer(f, x)) == {"dx"}
+    assert f.forward(x.astype(np.float32)).dtype == np.float32            # follows its input
+    assert f.backward(dy).dtype == np.float32
 
 
 @pytest.mark.parametrize("x, message", [
