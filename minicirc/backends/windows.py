@@ -1,9 +1,10 @@
 """Sliding-window primitives on image batches (B, C, H, W), written once for any array module.
 
-``xp`` is ``numpy`` or ``cupy``: the functions use only zeros/empty, strided slicing, ``+=``,
-comparisons, ``reshape`` and ``transpose``, which both modules have with the same meaning, so
-one implementation serves the CPU backends and the GPU one (``Backend.im2col`` and friends
-pass their own ``xp``).
+``xp`` is ``numpy`` or ``cupy``: the functions use only ``zeros``/``empty``, strided slicing
+and assignment, comparisons, ufuncs writing in place (``add``, ``maximum`` with ``out=``),
+``reshape``, ``transpose`` and ``ascontiguousarray``, which both modules have with the same
+meaning, so one implementation serves the CPU backends and the GPU one (``Backend.im2col``
+and friends pass their own ``xp``).
 
 Notation: kernel (or pool window) ``k``, stride ``s``, zero padding ``p``; the output has
 ``Ho = (H + 2p - k) // s + 1`` rows and ``Wo`` likewise (rows and columns that no whole window
