@@ -112,7 +112,7 @@ def code_links(doc: Path) -> Iterator[Dict[str, object]]:
             if re.match(r"^\s*eqs?\.", tail):
                 labels = LABEL.findall(tail)
             yield {"line": lineno, "text": m.group("text"), "path": (doc.parent / target).resolve(),
-                   "target": target, "labels": labels}
+                   "target": target, "anchor": m.group("target").partition("#")[2], "labels": labels}
 
 
 def link_problems(doc: Path) -> List[str]:
@@ -199,6 +199,24 @@ def test_derivation_points_every_circulant_equation_to_its_code():
     for name in ("Dense.forward", "Dense.backward", "SoftmaxCrossEntropy.forward",
                  "SoftmaxCrossEntropy.backward", "Circulant.forward", "Circulant.backward"):
         assert f"[`{name}`](" in text, f"derivation.md never links {name}"
+
+
+def test_line_links_land_on_their_equation():
+    """A link to a line (``conv2d.py#L89``) followed by ``eq. (K2)`` points at a line that says
+    (K2): the line numbers move when the code does, and this says so."""
+    checked = 0
+    for link in code_links(DOCS[0]):
+        line = re.fullmatch(r"L(\d+)", str(link["anchor"]))
+        if not line or not link["labels"]:
+            continue
+        source = link["path"].read_text(encoding="utf-8").splitlines()
+        n = int(line.group(1))
+        assert n <= len(source), f"derivation.md:{link['line']}: {link['target']}#L{n} is past the end of the file"
+        for label in link["labels"]:
+            assert f"({label})" in source[n - 1], (f"derivation.md:{link['line']}: {link['target']}#L{n} is "
+                                                   f"{source[n - 1].strip()!r}, which is not eq. ({label})")
+        checked += 1
+    assert checked >= 8, f"only {checked} line links with an equation label"
 
 
 # -- the checks themselves can fail -------------------------------------------------------

@@ -39,7 +39,7 @@ Lambda Sigma sigma mu delta Delta alpha beta gamma eta nabla lfloor rfloor lceil
 ldots cdots dots vdots ddots langle rangle lvert rvert lVert rVert vert Vert mid equiv iff
 Rightarrow Leftarrow rightarrow leftarrow implies big Big bigl bigr Bigl Bigr ell circ star ast
 pm mp dagger top perp forall exists quad left right colon ldotp Re Im det tanh
-lbrace rbrace textstyle displaystyle circledast star
+lbrace rbrace textstyle displaystyle circledast star uparrow downarrow
 """.split())
 ENVIRONMENTS = {"aligned", "array", "matrix", "pmatrix", "bmatrix", "cases"}
 TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_&]|\s+|.", re.S)

@@ -55,7 +55,8 @@ def run(script: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProce
 def test_the_examples_of_the_teaching_issue_exist():
     names = {p.name for p in EXAMPLES}
     for name in ("01_dense_by_hand.py", "02_circulant_by_hand.py", "03_softmax_cross_entropy.py",
-                 "04_gradcheck_your_layer.py", "05_sign_flip.py", "06_train_mnist_api.py"):
+                 "04_gradcheck_your_layer.py", "05_sign_flip.py", "06_train_mnist_api.py",
+                 "08_convolution_by_hand.py"):
         assert name in names
 
 

@@ -2,7 +2,8 @@
 
 A layer never asks which backend it runs on. It allocates through ``asarray``, does
 elementwise work and matrix products with the array methods of whatever ``xp`` holds
-(NumPy or CuPy), and does every spectral step through the primitives below. Adding a
+(NumPy or CuPy), and does every spectral step and every sliding-window step (convolution,
+pooling) through the primitives below. Adding a
 backend means implementing this class, nothing in the layers.
 
 Shapes: ``a`` is real with the transform along the last axis; spectra have
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from . import windows
 
 
 class Backend:
@@ -111,6 +114,35 @@ class Backend:
         ``einsum("bjf,bif->ijf", conj(X), G)``: the block-circulant weight gradient, eq. (B2).
         """
         raise NotImplementedError
+
+    # -- image windows (the convolution and pooling layers) -------------------
+    # One implementation for every backend, written on ``self.xp`` (windows.py): NumPy on the
+    # CPU backends, CuPy on the GPU. A backend with faster kernels overrides these.
+
+    def im2col(self, x: Any, k: int, stride: int, padding: int) -> Any:
+        """``cols[(c, i, j), (h, w, b)] = x~[b, c, s h + i, s w + j]``: images ``x`` (B, C, H, W),
+        zero-padded by ``padding``, as a (C k k, Ho Wo B) matrix; the convolution's eq. (K1)
+        is then one matrix product. See ``windows.py``."""
+        return windows.im2col(self.xp, x, k, stride, padding)
+
+    def col2im(self, cols: Any, x_shape: tuple, k: int, stride: int, padding: int) -> Any:
+        """The adjoint of ``im2col``: each column scatter-added back to the pixels it read,
+        overlaps summed, padding cropped; (B, C, H, W). The convolution's ``dx``, eq. (K4)."""
+        return windows.col2im(self.xp, cols, x_shape, k, stride, padding)
+
+    def batch_first(self, a: Any) -> Any:
+        """``a`` (..., B) as a contiguous (B, ...): the im2col layout's batch axis (last) moved
+        to the front, where the layers keep it."""
+        return windows.batch_first(self.xp, a)
+
+    def maxpool(self, x: Any, k: int, stride: int) -> Any:
+        """``(y, arg)``: the maximum of each k x k window of ``x`` (B, C, H, W) and its position
+        ``i k + j`` in the window, the first in row-major order at a tie; eq. (P1)."""
+        return windows.maxpool(self.xp, x, k, stride)
+
+    def maxpool_backward(self, dy: Any, arg: Any, x_shape: tuple, k: int, stride: int) -> Any:
+        """``dx`` (``x_shape``): each ``dy`` routed to the input at its window's ``arg``; eq. (P2)."""
+        return windows.maxpool_backward(self.xp, dy, arg, x_shape, k, stride)
 
     def __repr__(self) -> str:
         return f"<minicirc backend {self.name!r}>"

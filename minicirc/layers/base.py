@@ -40,7 +40,7 @@ class Layer:
     ``super().__init__(dtype=..., backend=...)``; check the constructor's own arguments with
     ``self.check_sizes(d=d)``, ``self.check_gain(gain)`` and ``self.generator(rng)``; put
     trainable arrays in ``self.params`` and state that is saved but not trained in
-    ``self.buffers``. ``forward(x)`` validates ``x`` with ``self.check_input(x, width)``,
+    ``self.buffers``. ``forward(x)`` validates ``x`` with ``self.check_input(x, width)`` (a batch of images: ``self.check_images``),
     computes ``y`` and stores what ``backward`` needs in ``self.cache``. ``backward(dy)``
     reads it back with ``self.cached()`` (which says so if forward never ran), validates
     ``dy`` with ``self.check_dy(dy, shape)``, fills ``self.grads`` with the keys and shapes
@@ -267,9 +267,50 @@ class Layer:
     def check_input(self, x: Any, width: Optional[int], what: str = "input") -> Any:
         """Validate a (batch, width) floating array and return it in the layer's dtype.
 
-        ``width=None`` accepts any width (elementwise layers). The layer's name is formatted
-        only when there is an error to report: this runs on every forward.
+        ``width=None`` accepts any width and any trailing shape (batch, ...): an elementwise
+        layer takes a batch of vectors or of images alike. The layer's name is formatted only
+        when there is an error to report: this runs on every forward.
         """
+        x = self._as_float_array(x, what)
+        bad_ndim = x.ndim < 2 if width is None else x.ndim != 2
+        if bad_ndim or (width is not None and x.shape[1] != width) or x.shape[0] == 0:
+            expected = f"(batch, {width})" if width is not None else "(batch, features)"
+            if bad_ndim:
+                raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape "
+                                 f"{tuple(x.shape)} ({x.ndim}-D)")
+            if x.shape[0] == 0:
+                raise ValueError(f"{self!r}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
+            raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
+        return self._cast_finite(x, what)
+
+    def check_images(self, x: Any, channels: Optional[int], min_hw: Tuple[int, int],
+                      window: str = "", what: str = "input") -> Any:
+        """Validate a batch of images (batch, channels, height, width) and return it in the
+        layer's dtype, as ``check_input`` does for vectors.
+
+        ``channels=None`` accepts any channel count. ``min_hw`` is the smallest image
+        (height, width) the layer can slide its window over; ``window`` names that window
+        in the error (e.g. "5x5 kernel with padding 1").
+        """
+        x = self._as_float_array(x, what)
+        c = "channels" if channels is None else str(channels)
+        expected = f"(batch, {c}, height, width)"
+        if x.ndim != 4:
+            raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape "
+                             f"{tuple(x.shape)} ({x.ndim}-D); images travel as (batch, channels, height, width)")
+        if x.shape[0] == 0:
+            raise ValueError(f"{self!r}: {what} has a batch of zero images (shape {tuple(x.shape)})")
+        if channels is not None and x.shape[1] != channels:
+            raise ValueError(f"{self!r}: expected {what} of shape {expected} ({channels} channels), got "
+                             f"shape {tuple(x.shape)} ({x.shape[1]} channels)")
+        (mh, mw), (h, w) = min_hw, x.shape[2:]
+        if h < mh or w < mw:
+            raise ValueError(f"{self!r}: expected {what} of shape (batch, {c}, height >= {mh}, width >= {mw}), "
+                             f"got shape {tuple(x.shape)}: a {h}x{w} image is smaller than the {window}")
+        return self._cast_finite(x, what)
+
+    def _as_float_array(self, x: Any, what: str) -> Any:
+        """``x`` as this backend's array, refusing anything but floating point."""
         bk = self.backend
         if not bk.is_array(x):
             try:
@@ -279,14 +320,11 @@ class Layer:
                                 f"got {type(x).__name__}") from e
         if x.dtype.kind != "f":
             raise TypeError(f"{self!r}: {what} must be a floating-point array, got dtype {x.dtype}")
-        if x.ndim != 2 or (width is not None and x.shape[1] != width) or x.shape[0] == 0:
-            expected = f"(batch, {width})" if width is not None else "(batch, features)"
-            if x.ndim != 2:
-                raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape "
-                                 f"{tuple(x.shape)} ({x.ndim}-D)")
-            if x.shape[0] == 0:
-                raise ValueError(f"{self!r}: {what} has a batch of zero rows (shape {tuple(x.shape)})")
-            raise ValueError(f"{self!r}: expected {what} of shape {expected}, got shape {tuple(x.shape)}")
+        return x
+
+    def _cast_finite(self, x: Any, what: str) -> Any:
+        """``x`` cast to the compute dtype, refusing NaN or Inf (where the backend checks)."""
+        bk = self.backend
         # Cast, never promote: a float64 batch into a float32 layer is computed in float32.
         # Cast first, check after: 1e39 is finite in float64 and infinite in float32.
         dtype = self.compute_dtype(x)

@@ -12,6 +12,9 @@ loaded. ``kind``:
 - ``block``:     like ``circulant`` with block-circulant layers of block size ``block``.
 
 Every hidden layer is followed by ReLU and, if ``dropout > 0``, Dropout.
+
+``build_cnn`` builds the paper's own setting: a LeNet convolutional trunk whose
+fully-connected layer is circulant (or dense, or block-circulant, to compare).
 """
 from __future__ import annotations
 
@@ -20,10 +23,15 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ..backends import get_backend
-from ..layers import BlockCirculant, Circulant, Dense, Dropout, Layer, ReLU, Sequential
+from ..layers import (BlockCirculant, Circulant, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU,
+                      Sequential)
 from .settings import FRACTION, POSITIVE_INT, require
 
 KINDS = ("dense", "circulant", "hybrid", "block")
+#: The fully-connected heads ``build_cnn`` puts on the convolutional trunk.
+CNN_HEADS = ("dense", "circulant", "block")
+#: The trunk's output for a 28 x 28 image: 50 channels of 4 x 4 (28 -5+1-> 24 -pool-> 12 -5+1-> 8 -pool-> 4).
+CNN_FEATURES = 50 * 4 * 4
 
 
 def architecture(kind: str = "circulant", *, hidden: int = 1024, layers: int = 2,
@@ -74,6 +82,56 @@ def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
             stack.append(Dropout(arch["dropout"], rng=np.random.default_rng(next(seeds)), **common))
         d = h
     stack.append(Dense(d, arch["classes"], rng=np.random.default_rng(next(seeds)), **common))
+    return Sequential(*stack)
+
+
+def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = True,
+              block: Optional[int] = None, dropout: float = 0.0, rng: Optional[int] = None,
+              dtype: Any = np.float32, backend: Any = None) -> Sequential:
+    """LeNet with a circulant fully-connected layer: the convolutional setting of Cheng et al.
+
+    Takes (B, 1, 28, 28) images, returns (B, 10) logits::
+
+        Conv2D(1, 20, 5), ReLU, MaxPool2D(2),      (B, 20, 12, 12)
+        Conv2D(20, 50, 5), ReLU, MaxPool2D(2),     (B, 50, 4, 4)
+        Flatten,                                   (B, 800)
+        head 800 -> hidden, ReLU [, Dropout],      (B, hidden)
+        Dense(hidden, 10)                          (B, 10)
+
+    ``head``: ``"dense"`` (Dense), ``"circulant"`` (``Circulant(800, hidden)``: n = 800, the
+    output cropped to ``hidden``; the input zero-padded when ``hidden > 800``) or ``"block"``
+    (``BlockCirculant`` of block size ``block``). Initialisation as in ``build_mlp``: He gain 2
+    for the layers followed by a ReLU (both convolutions and a dense head), gain 1 for the
+    circulant heads and the output layer. ``rng``: a seed (or None); each layer's generator is
+    spawned from it, as ``build_mlp`` spawns from ``seed``.
+    """
+    if head not in CNN_HEADS:
+        raise ValueError(f"build_cnn: unknown head {head!r}; choose one of {', '.join(CNN_HEADS)}")
+    if rng is not None and (not isinstance(rng, (int, np.integer)) or isinstance(rng, bool) or rng < 0):
+        raise ValueError(f"build_cnn: rng must be None or a seed (an integer >= 0), got {rng!r}")
+    # The head's checks are the MLP's: one hidden layer of width `hidden` on 800 inputs.
+    arch = architecture(head, hidden=hidden, layers=1, sign_flip=sign_flip, dropout=dropout, block=block,
+                        d_in=CNN_FEATURES)
+    seeds = iter(np.random.SeedSequence(rng).spawn(5))
+    common = {"dtype": dtype, "backend": get_backend(backend)}
+
+    def gen() -> np.random.Generator:
+        return np.random.default_rng(next(seeds))
+
+    h = arch["hidden"]
+    if head == "dense":
+        fc: Layer = Dense(CNN_FEATURES, h, rng=gen(), gain=2.0, **common)
+    elif head == "circulant":
+        fc = Circulant(CNN_FEATURES, h, sign_flip=arch["sign_flip"], rng=gen(), **common)
+    else:
+        fc = BlockCirculant(CNN_FEATURES, h, arch["block"], sign_flip=arch["sign_flip"], rng=gen(), **common)
+    stack: List[Layer] = [
+        Conv2D(1, 20, 5, rng=gen(), gain=2.0, **common), ReLU(**common), MaxPool2D(2, **common),
+        Conv2D(20, 50, 5, rng=gen(), gain=2.0, **common), ReLU(**common), MaxPool2D(2, **common),
+        Flatten(**common), fc, ReLU(**common)]
+    if arch["dropout"] > 0:
+        stack.append(Dropout(arch["dropout"], rng=gen(), **common))
+    stack.append(Dense(h, arch["classes"], rng=gen(), **common))
     return Sequential(*stack)
 
 

@@ -128,3 +128,24 @@ if hasattr(__import__("minicirc.layers", fromlist=["_"]), "BlockCirculant"):
     def test_block_circulant_layer(rng, dtype, fft, d_in, d_out, k):
         compare_layers(lambda bk: BlockCirculant(d_in, d_out, k, rng=1, dtype=dtype, backend=bk),
                        d_in, d_out, 3, dtype, CudaBackend.simulated(fft), rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_and_pool_layers(rng, dtype):
+    """Conv2D and MaxPool2D through the CudaBackend's window primitives (the array code the GPU
+    runs with CuPy, here on its simulator's NumPy): the same numbers as the reference backend."""
+    from minicirc import Conv2D, MaxPool2D
+
+    bk = CudaBackend.simulated("own")
+    x = rng.standard_normal((3, 2, 9, 8)).astype(dtype)
+    for make in (lambda k: Conv2D(2, 4, 3, stride=2, padding=1, rng=5, dtype=dtype, backend=k),
+                 lambda k: MaxPool2D(3, 2, dtype=dtype, backend=k)):
+        ref, sim = make(NumpyBackend()), make(bk)
+        y = ref.forward(x)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        want, got = (y, ref.backward(dy), dict(ref.grads)), run(sim, x, dy)
+        for w, g in zip(want[:2], got[:2]):
+            assert g.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(g, w, **TOL[dtype])
+        for name in want[2]:
+            np.testing.assert_allclose(got[2][name], want[2][name], **TOL[dtype], err_msg=name)
