@@ -3,16 +3,13 @@
 Arrays: ``param/<name>`` (every parameter), ``buffer/<name>`` (the circulant ``signs``),
 ``optim/<name>/<slot>`` (optimizer state) and ``optim/t`` (its step count). ``meta`` is a JSON string: format and minicirc
 version, architecture, epoch, seed, and whatever the trainer adds (data iterator and
-dropout generator states, history). Loaded with ``allow_pickle=False``; written to a
-temporary file in the same directory, flushed to disk, then renamed over the target, so a
-crash during a save leaves the previous checkpoint intact; the file gets the mode the umask
-gives any new file.
+dropout generator states, history; ``schema.py`` checks those). Loaded with
+``allow_pickle=False``; written atomically (``files.write_atomic``), so a crash during a save
+leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
 import json
-import os
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
@@ -21,6 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends import array_module
+from .files import write_atomic
 
 FORMAT = "minicirc-checkpoint"
 FORMAT_VERSION = 1
@@ -58,21 +56,7 @@ def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
                         f"dicts; convert NumPy scalars with float() or int()): {e}") from e
     arrays["meta"] = np.array(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name opened exclusively, rather than tempfile.mkstemp: mkstemp makes the file
-    # 0600 whatever the umask, and os.replace would hand that mode on to the checkpoint.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:         # name the checkpoint, not the hidden temporary file
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays), "checkpoint")
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from .. import __version__
 from ..backends import BACKENDS
+from . import files
 from .cli import _nonneg_int, _positive_int
 from .train import DIVERGED, TrainingStopped
 
@@ -131,11 +132,11 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
     if plot is not None:
         lines += ["", f"![test error against parameter count]({plot.name})"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    files.write_text(path, "\n".join(lines) + "\n", "document")
 
 
 def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
-    from .plots import figure
+    from .plots import figure, save
 
     fig = figure(figsize=(7, 4.5))
     ax = fig.subplots()
@@ -149,8 +150,7 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.set_title("MNIST: test error against parameter count")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return save(fig, path)
 
 
 def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> int:
@@ -181,6 +181,6 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     doc.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_tradeoff(rows, doc.with_suffix(".png"))
     write_markdown(rows, doc, command.strip(), plot, time.time() - start)
-    (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))
+    files.write_text(Path(args.out) / "summary.json", json.dumps(rows, indent=2), "summary")
     print(doc.read_text())
     return 0
