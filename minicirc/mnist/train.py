@@ -5,28 +5,30 @@ rate from the schedule, an optimizer step. After each epoch: errors on the valid
 and test sets, one log line, an atomic checkpoint. At the end: ``results.json`` and a PNG
 of the curves. Ctrl-C finishes the current step, saves a checkpoint and stops cleanly; a
 non-finite loss stops training with the epoch and step named, keeping the last good
-checkpoint. Resuming from a checkpoint restores parameters, optimizer state, the data
+checkpoint. A second Ctrl-C stops at once, unless a checkpoint is being written: then as soon
+as it is complete. Every file is written atomically (``files.py``). Resuming from a checkpoint restores parameters, optimizer state, the data
 iterator's position and every generator, so the run continues bit for bit.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import resource
-import shutil
 import signal
 import sys
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from .. import __version__
 from ..backends import array_module, get_backend
+from . import files
 from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
 from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.mnist.train's)
 from ..batches import Batches
@@ -110,6 +112,7 @@ class Trainer:
             probe.unlink()
         except OSError as e:
             raise ConfigError(f"output folder {self.out}: cannot write in it ({e.strerror or e})") from e
+        files.remove_stale_temporaries(self.out)     # left by a run killed mid-write
         data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
         Xtr, ytr = data.train
         if Xtr.shape[1] != self.arch["d_in"]:
@@ -137,6 +140,7 @@ class Trainer:
         self.epoch = 0         # epochs completed
         self.history: List[Dict[str, Any]] = []
         self._stop_requested = False
+        self._saving = False
         #: The totals of an epoch cut short by Ctrl-C, saved with its checkpoint, so that the
         #: resumed epoch's record covers all of its batches.
         self._partial: Optional[Dict[str, Any]] = None
@@ -153,9 +157,20 @@ class Trainer:
                 "partial_epoch": self._partial}
 
     def save(self, path: Path) -> Path:
-        saved = save_checkpoint(path, self.model, self._meta(), self.opt)
+        with self._writing():
+            saved = save_checkpoint(path, self.model, self._meta(), self.opt)
         self._last_good = (saved, self.epoch, self.step)
         return saved
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """While a checkpoint or snapshot is written, a second Ctrl-C waits for it to finish:
+        the run stops right after, with the file complete (see ``_on_sigint``)."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
 
     def resume(self, path: str) -> None:
         meta, arrays = read_checkpoint(path)
@@ -193,9 +208,9 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self._stop_requested:            # a second Ctrl-C: stop now
+        if self._stop_requested and not self._saving:   # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self._stop_requested = True
+        self._stop_requested = True         # in a save, the loop stops as soon as it is done
 
     def run(self) -> Dict[str, Any]:
         c = self.config
@@ -225,10 +240,14 @@ class Trainer:
                 self.log(self._line(record))
                 self.save(ckpt)
                 if c.save_every and self.epoch % c.save_every == 0:
-                    shutil.copyfile(ckpt, self.out / f"epoch-{self.epoch:03d}.npz")
+                    with self._writing():
+                        files.copy(ckpt, self.out / f"epoch-{self.epoch:03d}.npz", "snapshot")
                 if self._stop_requested and self.epoch < c.epochs:   # Ctrl-C in an epoch's last step
                     raise TrainingStopped(f"interrupted at the end of epoch {self.epoch} (step {self.step}); "
                                           f"checkpoint saved to {ckpt} (resume with --resume {ckpt})", 130)
+        except KeyboardInterrupt:           # the second Ctrl-C, outside a save
+            raise TrainingStopped(f"interrupted twice in epoch {self.epoch + 1}: stopped at once. "
+                                  f"{self._last_good_text()}", 130) from None
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
@@ -337,7 +356,7 @@ class Trainer:
                       "peak_rss_mb": _peak_rss_mb()},
             "checkpoint": str(self.out / "checkpoint.npz"),
         }
-        (self.out / "results.json").write_text(json.dumps(results, indent=2))
+        files.write_text(self.out / "results.json", json.dumps(results, indent=2), "results")
         if c.plot and self.history:
             from .plots import plot_curves
 
