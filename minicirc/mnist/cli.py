@@ -2,8 +2,9 @@
 
 Bad option values, and options that conflict, give a one-line error and exit status 2; a
 bad data file or checkpoint, or a file that cannot be written, a one-line error naming the
-file and exit status 1; Ctrl-C during training saves a checkpoint and exits with 130; a
-non-finite loss exits with 3.
+file and exit status 1; Ctrl-C during training saves a checkpoint and exits with 130, and
+anywhere else (a second Ctrl-C included) exits with 130 and one line; a non-finite loss exits
+with 3.
 """
 from __future__ import annotations
 
@@ -250,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The ``minicirc`` command; returns its exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:       # Ctrl-C outside training (imports, data, a model being built)
+        print("minicirc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[List[str]]) -> int:
     from .checkpoint import CheckpointError
     from .idx import DataError
     from .train import ConfigError, TrainingStopped
@@ -286,4 +296,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except RuntimeError as e:       # e.g. a backend that cannot run here
         print(f"minicirc: error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:        # what the size check before building could not foresee
+        print(f"minicirc: error: out of memory{f' ({e})' if str(e) else ''}", file=sys.stderr)
         return 1
