@@ -10,7 +10,9 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -80,13 +82,11 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
         raise CheckpointError(f"{path}: not a minicirc checkpoint: a checkpoint is an .npz (zip) "
                               f"archive, and this file starts with {head!r}")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
-        raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
-    try:
-        with loaded as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
+        arrays = _read_arrays(path)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError,
+            zlib.error, MemoryError) as e:
         # NotImplementedError: zipfile's "That compression method is not supported", from a
         # damaged header byte
         raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
@@ -106,6 +106,50 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
                               f"(written by minicirc {meta.get('minicirc_version')}); this minicirc "
                               f"{__version__} reads version {FORMAT_VERSION}")
     return meta, arrays
+
+
+#: Most bytes one compressed byte can inflate to (deflate's limit is about 1032).
+_DEFLATE_RATIO = 1032
+
+
+def _read_arrays(path: Path) -> Dict[str, np.ndarray]:
+    """Every entry of the .npz, each array's header checked before NumPy allocates for it.
+
+    ``np.load`` allocates what a header declares before reading the data: a damaged or
+    hostile header declaring a terabyte would end in MemoryError (or a long wait), not an
+    error naming the file. Here each declared size must be what the entry holds and what the
+    file could hold, and no entry may hold Python objects.
+    """
+    fmt = np.lib.format
+    size = path.stat().st_size
+    arrays: Dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            name = info.filename[:-len(".npy")]
+            if not info.filename.endswith(".npy"):
+                raise CheckpointError(f"{path}: entry {info.filename!r} is not a NumPy array; not a minicirc checkpoint")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise CheckpointError(f"{path}: entry {info.filename!r} uses compression method "
+                                      f"{info.compress_type}, which minicirc never writes")
+            with z.open(info) as f:
+                version = fmt.read_magic(f)
+                header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+                if header is None:
+                    raise CheckpointError(f"{path}: entry {name!r} is a .npy of format version {version}; "
+                                          "minicirc writes 1.0")
+                shape, _, dtype = header(f)
+                if dtype.hasobject:
+                    raise CheckpointError(f"{path}: entry {name!r} holds Python objects (a pickle); "
+                                          "a checkpoint holds numbers only")
+                declared = math.prod(shape) * dtype.itemsize
+                stored = info.file_size - f.tell()
+                ratio = 1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_RATIO
+                if declared != stored or declared > size * ratio:
+                    raise CheckpointError(f"{path}: entry {name!r} declares a {dtype} array of shape {shape} "
+                                          f"({declared:,} bytes) and holds {stored:,}; corrupt or truncated")
+            with z.open(info) as f:
+                arrays[name] = fmt.read_array(f, allow_pickle=False)
+    return arrays
 
 
 def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] = "checkpoint",

@@ -15,7 +15,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from .._args import is_real
-from .checkpoint import CheckpointError, read_checkpoint
 from ..optim import constant_lr, cosine_lr
 from .recipes import RECIPES
 
@@ -91,12 +90,10 @@ class TrainConfig:
         Its output goes on in the checkpoint's folder. ``overrides`` replace settings (those of
         ``RUN_SETTINGS`` must keep their value, or ``Trainer.resume`` refuses the checkpoint).
         """
-        meta, _ = read_checkpoint(path)
-        saved = meta.get("config")
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
-                                  "minicirc train")
-        return cls.from_dict({**saved, "out": str(Path(path).parent), **overrides})
+        from .schema import read_training_checkpoint     # schema.py checks settings with this module
+
+        meta, _ = read_training_checkpoint(path)
+        return cls.from_dict({**meta["config"], "out": str(Path(path).parent), **overrides})
 
 
 def _checked(values: Dict[str, Any]) -> Dict[str, Any]:

@@ -29,7 +29,7 @@ import numpy as np
 from .. import __version__
 from ..backends import array_module, get_backend
 from . import files
-from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_into, save_checkpoint
 from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig  # noqa: F401 (also minicirc.mnist.train's)
 from ..batches import Batches
 from .dataset import load_mnist
@@ -37,7 +37,8 @@ from .idx import DataError
 from ..layers import Dropout, Sequential
 from ..layers.base import NonFiniteError
 from ..losses import SoftmaxCrossEntropy
-from .models import architecture, build_mlp, dense_equivalent_params, layer_table
+from .schema import read_training_checkpoint
+from .models import architecture, build_mlp, dense_equivalent_params, layer_table, memory_shortfall
 from ..optim import SGD, Adam
 
 
@@ -100,6 +101,10 @@ class Trainer:
         c = self.config                  # checked and filled in by resolved()
         self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
                                  dropout=c.dropout, block=c.block)
+        slots = 2 if c.optimizer == "adam" else int(c.momentum > 0)
+        too_large = memory_shortfall(self.arch, c.dtype, copies=2 + slots)   # before any allocation
+        if too_large:
+            raise ConfigError(f"TrainConfig: {too_large}; choose a smaller hidden or fewer layers")
         self.backend = get_backend(c.backend)
         self.out = Path(c.out)
         try:        # before the data loads: a folder that cannot be made should not cost that wait
@@ -173,7 +178,7 @@ class Trainer:
             self._saving = False
 
     def resume(self, path: str) -> None:
-        meta, arrays = read_checkpoint(path)
+        meta, arrays = read_training_checkpoint(path)       # every field checked: trusted below
         if meta.get("arch") != self.arch:
             raise CheckpointError(f"{path}: checkpoint is of architecture {meta.get('arch')}, "
                                   f"this run builds {self.arch}")
