@@ -165,6 +165,8 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
     p.add_argument("--doc", default="docs/results/mnist.md", help="the markdown file to write")
     args = p.parse_args(argv)
+    for folder in (Path(args.out), Path(args.doc).parent):   # what a killed sweep left half-written
+        files.remove_stale_temporaries(folder)
     command = "minicirc reproduce " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.time()
     try:
