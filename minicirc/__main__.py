@@ -9,11 +9,30 @@ import sys
 
 
 def command() -> int:
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:   # Python's default, remembered
+        nonlocal interrupted
+        interrupted = True
+        # The process is ending: objects that a Ctrl-C cut short in their construction (say,
+        # in a library's import) complain from __del__ as they go ("Exception ignored in ...",
+        # with a traceback); they are the interruption's debris, not news for the user.
+        sys.unraisablehook = lambda unraisable: None
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         from .mnist.cli import main
 
         code = main()
     except KeyboardInterrupt:            # during the imports, before main could catch it
+        print("minicirc: interrupted", file=sys.stderr)
+        code = 130
+    except ImportError:
+        # A Ctrl-C inside NumPy's C-extension imports comes out as NumPy's "Importing the numpy
+        # C-extensions failed" ImportError: it was the Ctrl-C, not a broken install.
+        if not interrupted:
+            raise
         print("minicirc: interrupted", file=sys.stderr)
         code = 130
     # The work is done and said: a Ctrl-C now, while the interpreter shuts down, would only
