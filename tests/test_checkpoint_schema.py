@@ -229,7 +229,7 @@ def damage_array(a, how):
             "float16": lambda: a.astype(np.float16), "complex": lambda: a.astype(np.complex64)}[how]()
 
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
