@@ -285,8 +285,8 @@ def test_array_shapes_are_those_of_the_built_model(kind, hidden, layers, dropout
 
     arch = architecture(kind, hidden=hidden, layers=layers, dropout=dropout, block=7 if kind == "block" else None)
     model = build_mlp(arch)
-    built = {f"param/{n}": tuple(p.shape) for n, p, _ in model.named_parameters()}
-    built.update({f"buffer/{n}": tuple(b.shape) for n, b in model.named_buffers()})
+    built = {f"{kind}/{i}.{name}": tuple(a.shape) for i, layer in enumerate(model.layers)
+             for kind, arrays in (("param", layer.params), ("buffer", layer.buffers)) for name, a in arrays.items()}
     assert array_shapes(arch) == built
 
 
