@@ -1,4 +1,45 @@
-"""``python -m minicirc`` is the ``minicirc`` command."""
-from .mnist.cli import main
+"""``python -m minicirc`` is the ``minicirc`` command (``command`` is its console entry point).
 
-raise SystemExit(main())
+Nothing heavy is imported before the ``try``: the package itself loads no NumPy (see
+``minicirc/__init__.py``), so a Ctrl-C while the command's modules import ends as one line
+and exit status 130, as it does anywhere later (``cli.main``).
+"""
+import signal
+import sys
+
+
+def command() -> int:
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:   # Python's default, remembered
+        nonlocal interrupted
+        interrupted = True
+        # The process is ending: objects that a Ctrl-C cut short in their construction (say,
+        # in a library's import) complain from __del__ as they go ("Exception ignored in ...",
+        # with a traceback); they are the interruption's debris, not news for the user.
+        sys.unraisablehook = lambda unraisable: None
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        from .mnist.cli import main
+
+        code = main()
+    except KeyboardInterrupt:            # during the imports, before main could catch it
+        print("minicirc: interrupted", file=sys.stderr)
+        code = 130
+    except ImportError:
+        # A Ctrl-C inside NumPy's C-extension imports comes out as NumPy's "Importing the numpy
+        # C-extensions failed" ImportError: it was the Ctrl-C, not a broken install.
+        if not interrupted:
+            raise
+        print("minicirc: interrupted", file=sys.stderr)
+        code = 130
+    # The work is done and said: a Ctrl-C now, while the interpreter shuts down, would only
+    # add a traceback from its exit handlers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(command())

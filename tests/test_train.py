@@ -446,3 +446,42 @@ def test_adam_with_l2_decay_is_a_run_of_its_own(tmp_path):
     with pytest.raises(CheckpointError, match=r"optimizer='adam' \(this run: 'adamw'\)"):
         Trainer(TrainConfig(out=str(tmp_path / "b"), **{**cfg, "optimizer": "adamw"}),
                 log=quiet, progress=False).resume(str(tmp_path / "a" / "checkpoint.npz"))
+
+
+def test_a_second_ctrl_c_stops_at_once_naming_the_last_good_checkpoint(tmp_path):
+    """Outside a checkpoint write the second Ctrl-C does not wait; it is TrainingStopped (130),
+    not a KeyboardInterrupt that the command line would show as a traceback."""
+    cfg = TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL)     # 10 steps an epoch
+    trainer = Trainer(cfg, log=quiet, progress=False)
+    step = trainer.opt.step
+
+    def twice():
+        step()
+        if trainer.step == 13:
+            trainer._on_sigint(2, None)
+            trainer._on_sigint(2, None)
+
+    trainer.opt.step = twice
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    assert info.value.exit_code == 130
+    assert "interrupted twice in epoch 2: stopped at once. Last good checkpoint: " in str(info.value)
+    assert read_checkpoint(tmp_path / "checkpoint.npz")[0]["step"] == 10
+
+
+def test_a_ctrl_c_during_a_checkpoint_write_lets_it_finish(tmp_path, monkeypatch):
+    import minicirc.mnist.train as tr
+
+    cfg = TrainConfig(out=str(tmp_path), epochs=3, hidden=64, **SMALL)
+    trainer = Trainer(cfg, log=quiet, progress=False)
+    real = tr.save_checkpoint
+
+    def interrupted_twice(*args, **kw):
+        trainer._on_sigint(2, None)
+        trainer._on_sigint(2, None)          # would raise KeyboardInterrupt outside a write
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tr, "save_checkpoint", interrupted_twice)
+    with pytest.raises(TrainingStopped, match="interrupted at the end of epoch 1"):
+        trainer.run()
+    assert read_checkpoint(tmp_path / "checkpoint.npz")[0]["epoch"] == 1

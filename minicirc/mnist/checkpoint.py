@@ -3,17 +3,16 @@
 Arrays: ``param/<name>`` (every parameter), ``buffer/<name>`` (the circulant ``signs``),
 ``optim/<name>/<slot>`` (optimizer state) and ``optim/t`` (its step count). ``meta`` is a JSON string: format and minicirc
 version, architecture, epoch, seed, and whatever the trainer adds (data iterator and
-dropout generator states, history). Loaded with ``allow_pickle=False``; written to a
-temporary file in the same directory, flushed to disk, then renamed over the target, so a
-crash during a save leaves the previous checkpoint intact; the file gets the mode the umask
-gives any new file.
+dropout generator states, history; ``schema.py`` checks those). Loaded with
+``allow_pickle=False``; written atomically (``files.write_atomic``), so a crash during a save
+leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
 import json
-import os
-import uuid
+import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends import array_module
+from .files import write_atomic
 
 FORMAT = "minicirc-checkpoint"
 FORMAT_VERSION = 1
@@ -53,21 +53,7 @@ def save_checkpoint(path: Union[str, Path], model: Any, meta: Dict[str, Any],
                         f"dicts; convert NumPy scalars with float() or int()): {e}") from e
     arrays["meta"] = np.array(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name opened exclusively, rather than tempfile.mkstemp: mkstemp makes the file
-    # 0600 whatever the umask, and os.replace would hand that mode on to the checkpoint.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:         # name the checkpoint, not the hidden temporary file
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays), "checkpoint")
     return path
 
 
@@ -91,13 +77,11 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
         raise CheckpointError(f"{path}: not a minicirc checkpoint: a checkpoint is an .npz (zip) "
                               f"archive, and this file starts with {head!r}")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
-        raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
-    try:
-        with loaded as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
+        arrays = _read_arrays(path)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError,
+            zlib.error, MemoryError) as e:
         # NotImplementedError: zipfile's "That compression method is not supported", from a
         # damaged header byte
         raise CheckpointError(f"{path}: not a readable minicirc checkpoint (corrupt or truncated .npz: {e})") from None
@@ -117,6 +101,50 @@ def read_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, n
                               f"(written by minicirc {meta.get('minicirc_version')}); this minicirc "
                               f"{__version__} reads version {FORMAT_VERSION}")
     return meta, arrays
+
+
+#: Most bytes one compressed byte can inflate to (deflate's limit is about 1032).
+_DEFLATE_RATIO = 1032
+
+
+def _read_arrays(path: Path) -> Dict[str, np.ndarray]:
+    """Every entry of the .npz, each array's header checked before NumPy allocates for it.
+
+    ``np.load`` allocates what a header declares before reading the data: a damaged or
+    hostile header declaring a terabyte would end in MemoryError (or a long wait), not an
+    error naming the file. Here each declared size must be what the entry holds and what the
+    file could hold, and no entry may hold Python objects.
+    """
+    fmt = np.lib.format
+    size = path.stat().st_size
+    arrays: Dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            name = info.filename[:-len(".npy")]
+            if not info.filename.endswith(".npy"):
+                raise CheckpointError(f"{path}: entry {info.filename!r} is not a NumPy array; not a minicirc checkpoint")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise CheckpointError(f"{path}: entry {info.filename!r} uses compression method "
+                                      f"{info.compress_type}, which minicirc never writes")
+            with z.open(info) as f:
+                version = fmt.read_magic(f)
+                header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+                if header is None:
+                    raise CheckpointError(f"{path}: entry {name!r} is a .npy of format version {version}; "
+                                          "minicirc writes 1.0")
+                shape, _, dtype = header(f)
+                if dtype.hasobject:
+                    raise CheckpointError(f"{path}: entry {name!r} holds Python objects (a pickle); "
+                                          "a checkpoint holds numbers only")
+                declared = math.prod(shape) * dtype.itemsize
+                stored = info.file_size - f.tell()
+                ratio = 1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_RATIO
+                if declared != stored or declared > size * ratio:
+                    raise CheckpointError(f"{path}: entry {name!r} declares a {dtype} array of shape {shape} "
+                                          f"({declared:,} bytes) and holds {stored:,}; corrupt or truncated")
+            with z.open(info) as f:
+                arrays[name] = fmt.read_array(f, allow_pickle=False)
+    return arrays
 
 
 def load_into(model: Any, arrays: Dict[str, np.ndarray], path: Union[str, Path] = "checkpoint",

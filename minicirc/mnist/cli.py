@@ -2,8 +2,9 @@
 
 Bad option values, and options that conflict, give a one-line error and exit status 2; a
 bad data file or checkpoint, or a file that cannot be written, a one-line error naming the
-file and exit status 1; Ctrl-C during training saves a checkpoint and exits with 130; a
-non-finite loss exits with 3.
+file and exit status 1; Ctrl-C during training saves a checkpoint and exits with 130, and
+anywhere else (a second Ctrl-C included) exits with 130 and one line; a non-finite loss exits
+with 3.
 """
 from __future__ import annotations
 
@@ -118,25 +119,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-untyped-def]
-    from .checkpoint import load_into, read_checkpoint
+    from .checkpoint import load_into
     from .models import build_mlp
+    from .schema import read_training_checkpoint
 
-    from .checkpoint import CheckpointError
-
-    meta, arrays = read_checkpoint(path)
-    config, arch = meta.get("config", {}), meta.get("arch")
-    if not isinstance(arch, dict) or not isinstance(config, dict):
-        raise CheckpointError(f"{path}: its metadata has no architecture; not written by minicirc train")
-    trained_on = config.get("backend", "numpy")
+    meta, arrays = read_training_checkpoint(path)      # every field checked: trusted from here
+    config, arch = meta["config"], meta["arch"]
+    trained_on = config["backend"]
     try:
-        model = build_mlp(arch, dtype=config.get("dtype", "float32"), backend=backend or trained_on)
+        model = build_mlp(arch, dtype=config["dtype"], backend=backend or trained_on)
     except RuntimeError as e:                     # a GPU checkpoint on a machine without one
         if backend is None and trained_on != "numpy":
             raise RuntimeError(f"{e}. {path} was trained on {trained_on}: add --backend numpy to "
                                "run it on the CPU") from e
         raise
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path}: its architecture {arch} cannot be built: {e}") from e
     load_into(model, arrays, path)
     return meta, model
 
@@ -154,7 +150,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     pred = bk.to_numpy(result["pred"])
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {epochs_text(int(meta.get('epoch', 0)))}")
+    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {epochs_text(meta['epoch'])}")
     print(f"test error {100 * result['error']:.2f}% ({result['wrong']} of {len(y)} wrong)")
     print("confusion matrix (rows: true digit, columns: predicted)")
     print("      " + "".join(f"{j:>6}" for j in range(10)))
@@ -175,7 +171,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     meta, model = _load_model(args.checkpoint, "numpy")
     print(f"{args.checkpoint}: minicirc {meta.get('minicirc_version')}, "
-          f"{epochs_text(int(meta.get('epoch', 0)))} complete, seed {meta.get('seed')}")
+          f"{epochs_text(meta['epoch'])} complete, seed {meta.get('seed')}")
     print("architecture: " + ", ".join(f"{k}={v}" for k, v in meta["arch"].items()))
     print(f"{'#':>3}  {'layer':<34}{'trainable':>12}{'dense equiv.':>14}")
     for row in layer_table(model):
@@ -208,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The ``minicirc`` command; returns its exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:       # Ctrl-C outside training (imports, data, a model being built)
+        print("minicirc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[List[str]]) -> int:
     from .checkpoint import CheckpointError
     from .idx import DataError
     from .train import ConfigError, TrainingStopped
@@ -244,4 +249,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     except RuntimeError as e:       # e.g. a backend that cannot run here
         print(f"minicirc: error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:        # what the size check before building could not foresee
+        print(f"minicirc: error: out of memory{f' ({e})' if str(e) else ''}", file=sys.stderr)
         return 1

@@ -13,7 +13,6 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from ..backends import BACKENDS
-from .checkpoint import CheckpointError, read_checkpoint
 from .models import KINDS
 from ..optim import constant_lr, cosine_lr
 from .recipes import RECIPES
@@ -119,10 +118,9 @@ class TrainConfig:
         Its output goes on in the checkpoint's folder. ``overrides`` replace settings (those of
         ``RUN_SETTINGS`` must keep their value, or ``Trainer.resume`` refuses the checkpoint).
         """
-        meta, _ = read_checkpoint(path)
-        if not isinstance(meta.get("config"), dict):
-            raise CheckpointError(f"{path}: no training settings in its metadata; not written by "
-                                  "minicirc train")
+        from .schema import read_training_checkpoint     # schema.py checks settings with this module
+
+        meta, _ = read_training_checkpoint(path)
         return cls.from_dict({**saved_config(meta), "out": str(Path(path).parent), **overrides})
 
 

@@ -7,7 +7,7 @@ figures alone (a notebook keeps its inline backend).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Union
 
 
 def figure(**kw: Any) -> Any:
@@ -38,5 +38,13 @@ def plot_curves(history: List[Dict[str, Any]], path: Path, title: str = "") -> P
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save(fig, path)
     return Path(path)
+
+
+def save(fig: Any, path: Union[str, Path]) -> Path:
+    """``fig.savefig`` atomically, in the format the suffix names (PNG without one)."""
+    from .files import write_atomic
+
+    fmt = Path(path).suffix[1:].lower() or "png"
+    return write_atomic(path, lambda f: fig.savefig(f, dpi=100, format=fmt), "plot")

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 from .. import __version__
 from ..backends import BACKENDS
 from .settings import NONNEG_INT, POSITIVE_INT
+from . import files
 from .train import DIVERGED, TrainingStopped
 
 #: name -> TrainConfig overrides. The recipes (minicirc/mnist/recipes.py) fill in the rest.
@@ -131,11 +132,11 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
     if plot is not None:
         lines += ["", f"![test error against parameter count]({plot.name})"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    files.write_text(path, "\n".join(lines) + "\n", "document")
 
 
 def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
-    from .plots import figure
+    from .plots import figure, save
 
     fig = figure(figsize=(7, 4.5))
     ax = fig.subplots()
@@ -149,8 +150,7 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.set_title("MNIST: test error against parameter count")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return save(fig, path)
 
 
 def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> int:
@@ -165,6 +165,8 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
     p.add_argument("--doc", default="docs/results/mnist.md", help="the markdown file to write")
     args = p.parse_args(argv)
+    for folder in (Path(args.out), Path(args.doc).parent):   # what a killed sweep left half-written
+        files.remove_stale_temporaries(folder)
     command = "minicirc reproduce " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.time()
     try:
@@ -181,6 +183,6 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     doc.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_tradeoff(rows, doc.with_suffix(".png"))
     write_markdown(rows, doc, command.strip(), plot, time.time() - start)
-    (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))
+    files.write_text(Path(args.out) / "summary.json", json.dumps(rows, indent=2), "summary")
     print(doc.read_text())
     return 0

@@ -6,28 +6,30 @@ One epoch: seeded shuffled mini-batches; for each, a learning rate from the sche
 and test sets, one log line, an atomic checkpoint. At the end: ``results.json`` and a PNG
 of the curves. Ctrl-C finishes the current step, saves a checkpoint and stops cleanly; a
 non-finite loss stops training with the epoch and step named, keeping the last good
-checkpoint. Resuming from a checkpoint restores parameters, optimizer state, the data
+checkpoint. A second Ctrl-C stops at once, unless a checkpoint is being written: then as soon
+as it is complete. Every file is written atomically (``files.py``). Resuming from a checkpoint restores parameters, optimizer state, the data
 iterator's position and every generator, so the run continues bit for bit.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from .. import __version__
 from ..backends import array_module, get_backend
-from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from . import files
+from .checkpoint import CheckpointError, load_into, save_checkpoint
 from .config import RUN_SETTINGS, SCHEDULES, ConfigError, TrainConfig, saved_config  # noqa: F401 (also minicirc.mnist.train's)
 from ..batches import Batches
 from .dataset import load_mnist
@@ -37,7 +39,8 @@ from ..layers.base import NonFiniteError
 from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
 from .meter import EpochMeter
-from .models import architecture, build_mlp, dense_equivalent_params, layer_table
+from .schema import read_training_checkpoint
+from .models import architecture, build_mlp, dense_equivalent_params, layer_table, memory_shortfall
 from ..optim import SGD, Adam, AdamW
 
 
@@ -145,8 +148,13 @@ class Trainer:
         c = self.config                  # checked and filled in by resolved()
         self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
                                  dropout=c.dropout, block=c.block)
+        slots = 2 if c.optimizer in ("adam", "adamw") else int(c.momentum > 0)
+        too_large = memory_shortfall(self.arch, c.dtype, copies=2 + slots)   # before any allocation
+        if too_large:
+            raise ConfigError(f"TrainConfig: {too_large}; choose a smaller hidden or fewer layers")
         self.backend = get_backend(c.backend)
         self.out = _writable_folder(Path(c.out))
+        files.remove_stale_temporaries(self.out)     # left by a run killed mid-write
         self.train_set, self.val_set, self.test_set = _load_data(c, self.arch["d_in"], self.backend)
         model_seed, data_seed = np.random.SeedSequence(c.seed).spawn(2)
         self.model = build_mlp(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
@@ -160,6 +168,7 @@ class Trainer:
         self.epoch = 0         # epochs completed
         self.history: List[Dict[str, Any]] = []
         self._stop_requested = False
+        self._saving = False
         #: The totals of an epoch cut short by Ctrl-C, saved with its checkpoint, so that the
         #: resumed epoch's record covers all of its batches.
         self._partial: Optional[Dict[str, Any]] = None
@@ -176,12 +185,23 @@ class Trainer:
                 "partial_epoch": self._partial}
 
     def save(self, path: Path) -> Path:
-        saved = save_checkpoint(path, self.model, self._meta(), self.opt)
+        with self._writing():
+            saved = save_checkpoint(path, self.model, self._meta(), self.opt)
         self._last_good = (saved, self.epoch, self.step)
         return saved
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """While a checkpoint or snapshot is written, a second Ctrl-C waits for it to finish:
+        the run stops right after, with the file complete (see ``_on_sigint``)."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+
     def resume(self, path: str) -> None:
-        meta, arrays = read_checkpoint(path)
+        meta, arrays = read_training_checkpoint(path)       # every field checked: trusted below
         self._refuse_another_run(path, meta)
         load_into(self.model, arrays, path, optimizer=self.opt)
         if "optim/t" not in arrays:         # a checkpoint without it holds the step count here only
@@ -220,9 +240,9 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self._stop_requested:            # a second Ctrl-C: stop now
+        if self._stop_requested and not self._saving:   # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self._stop_requested = True
+        self._stop_requested = True         # in a save, the loop stops as soon as it is done
 
     def run(self) -> Dict[str, Any]:
         c = self.config
@@ -252,10 +272,14 @@ class Trainer:
                 self.log(self._line(record))
                 self.save(ckpt)
                 if c.save_every and self.epoch % c.save_every == 0:
-                    shutil.copyfile(ckpt, self.out / f"epoch-{self.epoch:03d}.npz")
+                    with self._writing():
+                        files.copy(ckpt, self.out / f"epoch-{self.epoch:03d}.npz", "snapshot")
                 if self._stop_requested and self.epoch < c.epochs:   # Ctrl-C in an epoch's last step
                     raise TrainingStopped(f"interrupted at the end of epoch {self.epoch} (step {self.step}); "
                                           f"checkpoint saved to {ckpt} (resume with --resume {ckpt})", 130)
+        except KeyboardInterrupt:           # the second Ctrl-C, outside a save
+            raise TrainingStopped(f"interrupted twice in epoch {self.epoch + 1}: stopped at once. "
+                                  f"{self._last_good_text()}", 130) from None
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
@@ -373,7 +397,7 @@ class Trainer:
                       "peak_rss_mb": _peak_rss_mb()},
             "checkpoint": str(self.out / "checkpoint.npz"),
         }
-        (self.out / "results.json").write_text(json.dumps(results, indent=2))
+        files.write_text(self.out / "results.json", json.dumps(results, indent=2), "results")
         if c.plot and self.history:
             from .plots import plot_curves
 
