@@ -13,14 +13,14 @@ def xor(n=256, d=6, seed=0):
     return x, (x[:, 0] * x[:, 1] > 0).astype(np.int64)
 
 
-def setup(seed=0):
+def xor_model(seed=0):
     model = mc.Sequential(mc.Dense(6, 32, rng=seed), mc.ReLU(), mc.Dense(32, 2, rng=seed + 1))
     return model, mc.SoftmaxCrossEntropy(), mc.Adam(model, lr=0.01)
 
 
 def test_fit_learns_a_separable_problem():
     x, y = xor()
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     history = mc.fit(model, loss, opt, x, y, epochs=40, batch_size=16, progress=False)
     assert [r["epoch"] for r in history] == list(range(1, 41))
     assert history[0]["loss"] > 0.6 and history[-1]["loss"] < 0.05        # chance is log 2 = 0.69
@@ -33,9 +33,9 @@ def test_fit_is_the_train_step_loop_over_seeded_batches():
     from minicirc.batches import Batches
 
     x, y = xor(n=50)
-    a, loss_a, opt_a = setup()
+    a, loss_a, opt_a = xor_model()
     history = mc.fit(a, loss_a, opt_a, x, y, epochs=2, batch_size=8, seed=3, progress=False)
-    b, loss_b, opt_b = setup()
+    b, loss_b, opt_b = xor_model()
     batches = Batches(x, y, 8, seed=3)
     for _ in range(2):
         values = [mc.train_step(b, loss_b, opt_b, xb, yb) * len(xb) for xb, yb in batches]
@@ -46,7 +46,7 @@ def test_fit_is_the_train_step_loop_over_seeded_batches():
 
 def test_on_epoch_sees_each_record_adds_to_it_and_stops_training():
     x, y = xor(n=64)
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     seen = []
 
     def on_epoch(record):
@@ -61,7 +61,7 @@ def test_on_epoch_sees_each_record_adds_to_it_and_stops_training():
 
 def test_train_step_runs_before_update_ahead_of_the_weights():
     x, y = xor(n=8)
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     before = [p.copy() for p in model.parameters()]
 
     def refuse(value, output):
@@ -78,7 +78,7 @@ def test_train_step_runs_before_update_ahead_of_the_weights():
 @pytest.mark.parametrize("progress", [True, False])
 def test_progress_bar_on_and_off(progress, capsys):
     x, y = xor(n=32)
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     mc.fit(model, loss, opt, x, y, epochs=2, batch_size=8, progress=progress)
     err = capsys.readouterr().err
     assert ("epoch 2/2" in err) == progress and ("batch" in err) == progress
@@ -86,7 +86,7 @@ def test_progress_bar_on_and_off(progress, capsys):
 
 def test_no_progress_bar_off_a_terminal_by_default(capsys):
     x, y = xor(n=32)
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     mc.fit(model, loss, opt, x, y, epochs=1, batch_size=8)        # pytest's stderr is no terminal
     assert capsys.readouterr().err == ""
 
@@ -106,7 +106,7 @@ def test_no_progress_bar_off_a_terminal_by_default(capsys):
     (dict(on_epoch=3), TypeError, "fit: on_epoch must be a function"),
 ])
 def test_bad_arguments_are_refused_by_name_before_any_step(change, error, message):
-    model, loss, opt = setup()
+    model, loss, opt = xor_model()
     args = dict(model=model, loss=loss, optimizer=opt, x=np.zeros((10, 6), np.float32),
                 y=np.zeros(10, np.int64), epochs=1, batch_size=4, progress=False)
     args.update(change)
