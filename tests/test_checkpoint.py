@@ -158,7 +158,7 @@ def test_a_failed_write_names_the_checkpoint(tmp_path, monkeypatch):
 
 
 def test_meta_cannot_overwrite_the_format_keys_or_hold_what_json_cannot(tmp_path):
-    """Both used to write a file: the first one that read_checkpoint then refused."""
+    """Refused before writing: either would make a file that read_checkpoint then refuses."""
     model, opt = model_and_opt()
     with pytest.raises(ValueError, match=r"meta keys \['format'\] are reserved"):
         save_checkpoint(tmp_path / "c.npz", model, {"format": "mine"})

@@ -357,7 +357,7 @@ def test_settings_from_python_are_checked_before_anything_runs(kw, message, monk
 
 
 def test_a_path_and_a_numpy_dtype_from_python_are_written_into_the_checkpoint(tmp_path):
-    """Both used to fail only at the first checkpoint, after an epoch: not JSON."""
+    """Both are normalised to JSON before training: else the first checkpoint, after an epoch, fails."""
     import pathlib
 
     from fractions import Fraction
