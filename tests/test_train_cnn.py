@@ -188,7 +188,7 @@ def test_a_cnn_too_large_for_memory_is_refused_before_data_or_allocation(monkeyp
 
     monkeypatch.setattr(tr, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
     monkeypatch.setattr(tr, "build_model", lambda *a, **k: pytest.fail("model built before the check"))
-    with pytest.raises(ConfigError, match=r"the CNN with a dense head with hidden=4,000,000,000 needs at least "
+    with pytest.raises(ConfigError, match=r"the CNN with a dense head, hidden=4,000,000,000, needs at least "
                                           r"[\d,.]+ TiB of memory \(4 x [\d,.]+ TiB of float32 parameters and "
                                           r"buffers\), and [\d,.]+ \w+ is available; choose a smaller hidden$"):
         Trainer(TrainConfig(model="cnn", head="dense", hidden=4_000_000_000, out=str(tmp_path)), log=quiet)

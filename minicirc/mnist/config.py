@@ -46,7 +46,8 @@ def _dtype_name(v: Any) -> Any:
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run. ``None`` means: take the model kind's recipe.
+    """Everything that defines a run. ``None`` means: take the model kind's recipe (or, for
+    ``head``, ``hidden`` and ``layers``, its sizes: ``models.MODEL_DEFAULTS``).
 
     Each field is a ``setting``: its rule (checked by ``resolved``), its default and its help,
     from which ``minicirc train`` builds its options (``cli.py``).

@@ -256,8 +256,9 @@ def memory_shortfall(arch: Dict[str, Any], dtype: Any = np.float32, copies: int 
     need, have = model_bytes(arch, dtype, copies), available_memory()
     if have is None or need <= have:
         return None
-    sizes = f"hidden={arch['hidden']:,}" + ("" if arch["kind"] == "cnn" else f" and layers={arch['layers']:,}")
-    return (f"the {describe(arch)} with {sizes} needs at "
+    sizes = (f", hidden={arch['hidden']:,}," if arch["kind"] == "cnn" else
+             f" with hidden={arch['hidden']:,} and layers={arch['layers']:,}")
+    return (f"the {describe(arch)}{sizes} needs at "
             f"least {_size(need)} of memory ({copies} x {_size(need // copies)} of {np.dtype(dtype).name} "
             f"parameters and buffers), and {_size(have)} is available")
 
