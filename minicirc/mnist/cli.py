@@ -113,7 +113,9 @@ def _refuse_what_the_model_has_not(args: argparse.Namespace, config: TrainConfig
     if config.model == "cnn" and "layers" in given:
         args.parser.error("--layers applies to the MLPs only: --model cnn has one fully-connected hidden "
                           "layer, its --head (its width: --hidden)")
-    head = config.head or ("circulant" if config.model == "cnn" else None)
+    from .models import MODEL_DEFAULTS
+
+    head = config.head or MODEL_DEFAULTS[config.model]["head"]
     needs_block = "--model block" if config.model == "block" else "--head block" if head == "block" else None
     if needs_block and config.block is None:
         args.parser.error(f"{needs_block} needs --block SIZE")
