@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from minicirc.mnist import write_idx
 from minicirc.mnist.checkpoint import CheckpointError, read_checkpoint
 from minicirc.mnist.cli import main
-from minicirc.mnist.models import KINDS, architecture, build_mlp
+from minicirc.mnist.models import CNN_HEADS, MLP_KINDS, architecture, build_mlp, build_model
 from minicirc.mnist.train import ConfigError, TrainConfig, Trainer, train
 
 
@@ -166,7 +166,7 @@ def test_sizes_that_do_not_match_the_arrays_are_refused_before_building(tmp_path
     meta, arrays, data = good
     meta = edit(edit(meta, ("arch", "hidden"), 64), ("config", "hidden"), 64)
     ckpt = write(tmp_path / "bad.npz", meta, arrays)
-    monkeypatch.setattr(models, "build_mlp", lambda *a, **k: pytest.fail("built before the check"))
+    monkeypatch.setattr(models, "build_model", lambda *a, **k: pytest.fail("built before the check"))
     for argv in commands(ckpt, data)[:2]:
         one_line_exit_1(capsys, argv, ckpt, "array 'param/0.b' has shape (32,), 'arch' declares (64,)")
 
@@ -278,23 +278,40 @@ def test_any_damaged_array_is_refused_by_name_or_works(tmp_path_factory, good, c
 
 # -- sizes: what a model needs, computed without building it -------------------------------------
 
-@pytest.mark.parametrize("kind", KINDS)
+def built_shapes(model):
+    """The arrays' shapes as each layer of ``model`` holds them, named as checkpoints name them."""
+    return {f"{kind}/{i}.{name}": tuple(a.shape) for i, layer in enumerate(model.layers)
+            for kind, arrays in (("param", layer.params), ("buffer", layer.buffers)) for name, a in arrays.items()}
+
+
+@pytest.mark.parametrize("kind", MLP_KINDS)
 @pytest.mark.parametrize("hidden, layers, dropout", [(32, 2, 0.0), (1000, 1, 0.1), (50, 3, 0.2)])
 def test_array_shapes_are_those_of_the_built_model(kind, hidden, layers, dropout):
     from minicirc.mnist.models import array_shapes
 
     arch = architecture(kind, hidden=hidden, layers=layers, dropout=dropout, block=7 if kind == "block" else None)
-    model = build_mlp(arch)
-    built = {f"{kind}/{i}.{name}": tuple(a.shape) for i, layer in enumerate(model.layers)
-             for kind, arrays in (("param", layer.params), ("buffer", layer.buffers)) for name, a in arrays.items()}
-    assert array_shapes(arch) == built
+    assert array_shapes(arch) == built_shapes(build_mlp(arch))
+
+
+@pytest.mark.parametrize("head", CNN_HEADS)
+@pytest.mark.parametrize("hidden, dropout, block", [(500, 0.0, 100), (1000, 0.5, 7), (30, 0.1, 64)])
+def test_array_shapes_of_the_cnn_are_those_of_the_built_model(head, hidden, dropout, block):
+    """Each head, narrower and wider than the 800 features, with and without dropout (which
+    moves the output layer's index), blocks that split 800 and 500 whole and that do not."""
+    from minicirc.mnist.models import array_shapes
+
+    arch = architecture("cnn", head=head, hidden=hidden, layers=1, dropout=dropout,
+                        block=block if head == "block" else None)
+    shapes = array_shapes(arch)
+    assert shapes == built_shapes(build_model(arch))
+    assert shapes["param/0.W"] == (20, 1, 5, 5) and shapes["param/3.W"] == (50, 20, 5, 5)
 
 
 def test_a_model_too_large_for_memory_is_refused_before_data_or_allocation(monkeypatch, tmp_path):
     import minicirc.mnist.train as tr
 
     monkeypatch.setattr(tr, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
-    monkeypatch.setattr(tr, "build_mlp", lambda *a, **k: pytest.fail("model built before the check"))
+    monkeypatch.setattr(tr, "build_model", lambda *a, **k: pytest.fail("model built before the check"))
     with pytest.raises(ConfigError, match=r"the dense MLP with hidden=4,000,000,000 and layers=2 needs at least "
                                           r"[\d,.]+ PiB of memory \(3 x [\d,.]+ PiB of float32"):
         Trainer(TrainConfig(model="dense", hidden=4_000_000_000, out=str(tmp_path)), log=lambda *a: None)

@@ -16,6 +16,8 @@ def test_reproduce_writes_table_and_plot(tmp_path):
     assert [r["name"] for r in rows] == ["dense", "circulant"]
     assert rows[0]["fc_params"] == 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
     assert rows[1]["compression"] > 100
+    for r in rows:                                   # an MLP is all fully-connected
+        assert r["total_params"] == r["fc_params"] and r["total_compression"] == r["compression"]
     assert all(len(r["test_errors"]) == 2 for r in rows)
     for r in rows:
         assert f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f}" in text
@@ -30,7 +32,8 @@ def test_stalled_epochs_are_counted_per_run():
     from minicirc.mnist.reproduce import DEFAULT_MODELS, EXPERIMENTS, summarise
 
     def run(train_errors):
-        return {"final": {"test_error": 0.03, "seconds_per_epoch": 1.0}, "layers": [{"params": 10}],
+        return {"final": {"test_error": 0.03, "seconds_per_epoch": 1.0},
+                "layers": [{"params": 10, "fully_connected": True, "dense_equivalent": 100}],
                 "dense_equivalent_params": 100, "config": dict.fromkeys(
                     ("optimizer", "lr", "weight_decay", "dropout", "batch_size"), 0),
                 "epochs": [{"train_error": e} for e in train_errors]}
@@ -49,7 +52,7 @@ def test_a_diverged_run_is_listed_and_the_sweep_goes_on(tmp_path, monkeypatch):
     assert main(["--models", "diverges", "small", "--seeds", "0", "--epochs", "1", "--train-limit", "300",
                  "--out", str(tmp_path / "runs"), "--doc", str(doc)]) == 0
     text = doc.read_text()
-    assert "| diverges | - | - | - | seed 0 diverged |" in text
+    assert "| diverges | - | - | - | - | - | seed 0 diverged |" in text
     rows = {r["name"]: r for r in json.loads((tmp_path / "runs" / "summary.json").read_text())}
     assert rows["diverges"]["diverged_seeds"] == [0] and len(rows["small"]["test_errors"]) == 1
 
@@ -87,3 +90,50 @@ def test_ctrl_c_between_runs_is_a_clean_stop_too(tmp_path, monkeypatch):
     assert reproduce.main(["--models", "dense", "--seeds", "0", "--out", str(tmp_path / "runs"),
                            "--doc", str(tmp_path / "mnist.md")]) == 130
     assert not (tmp_path / "mnist.md").exists()
+
+
+def stand_in_train(cfg, **kw):
+    """The results ``train`` returns, without training: the model's real layer table, and a
+    test error of 1% + 1% per seed."""
+    from dataclasses import asdict
+
+    from minicirc.mnist.models import build_model, dense_equivalent_params, layer_table
+
+    c = cfg.resolved()
+    model = build_model(c.architecture())
+    return {"config": asdict(c), "layers": layer_table(model), "dense_equivalent_params": dense_equivalent_params(model),
+            "final": {"test_error": 0.01 * (1 + c.seed), "seconds_per_epoch": 2.0}, "epochs": [{"train_error": 0.1}]}
+
+
+def test_the_cnn_group_writes_its_own_table_with_both_compressions(tmp_path, monkeypatch):
+    from minicirc.mnist import reproduce
+
+    monkeypatch.setattr("minicirc.mnist.train.train", stand_in_train)
+    monkeypatch.chdir(tmp_path)                      # the default --doc, relative to here
+    assert reproduce.main(["--models", "cnn", "--seeds", "0", "1", "--out", "runs"]) == 0
+    assert not (tmp_path / "docs" / "results" / "mnist.md").exists()       # the MLPs' table untouched
+    text = (tmp_path / "docs" / "results" / "mnist-cnn.md").read_text()
+    rows = {r["name"]: r for r in json.loads((tmp_path / "runs" / "summary.json").read_text())}
+    assert list(rows) == ["cnn-dense", "cnn-circulant", "cnn-circulant-no-D", "cnn-block-100"]
+    conv, out = 25_570, 5_010
+    fc = {"cnn-dense": 400_500 + out, "cnn-circulant": 1_300 + out, "cnn-circulant-no-D": 1_300 + out,
+          "cnn-block-100": 40 * 100 + 500 + out}
+    for name, r in rows.items():
+        assert (r["fc_params"], r["total_params"]) == (fc[name], conv + fc[name]), name
+        assert r["compression"] == pytest.approx(fc["cnn-dense"] / fc[name])
+        assert r["total_compression"] == pytest.approx((conv + fc["cnn-dense"]) / (conv + fc[name]))
+        assert r["test_errors"] == [1.0, 2.0] and r["seconds_per_epoch"] == 2.0
+        assert (f"| {name} | {fc[name]:,} | {conv + fc[name]:,} | {r['compression']:.1f}x | "
+                f"{r['total_compression']:.1f}x | 1.50 +- 0.71 | 1.00, 2.00 | 0 of 2 (0) | 2.0 | adamw,") in text
+    assert "| cnn-circulant | 6,310 | 31,880 | 64.3x | 13.5x |" in text
+
+
+def test_groups_expand_in_order_each_experiment_once():
+    from minicirc.mnist.reproduce import DEFAULT_MODELS, EXPERIMENTS, GROUPS, expand
+
+    assert expand(["mlp"]) == DEFAULT_MODELS
+    assert expand(["cnn-circulant", "cnn", "dense"]) == ["cnn-circulant", "cnn-dense", "cnn-circulant-no-D",
+                                                         "cnn-block-100", "dense"]
+    assert all(n in EXPERIMENTS for members in GROUPS.values() for n in members)
+    assert not set(GROUPS["cnn"]) & set(DEFAULT_MODELS)           # a default sweep trains no CNN
+    assert EXPERIMENTS["cnn-circulant-no-D"] == {"model": "cnn", "head": "circulant", "sign_flip": False}

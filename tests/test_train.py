@@ -332,7 +332,7 @@ def test_an_output_folder_that_cannot_be_written_is_found_before_training(tmp_pa
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(model="mlp"), "model must be one of dense, circulant, hybrid, block, got 'mlp'"),
+    (dict(model="mlp"), "model must be one of dense, circulant, hybrid, block, cnn, got 'mlp'"),
     (dict(epochs=0), "epochs must be a positive integer, got 0"),
     (dict(epochs=2.5), "epochs must be a positive integer, got 2.5"),
     (dict(warmup=-5), "warmup must be a non-negative integer"),
@@ -433,6 +433,27 @@ def test_a_checkpoint_from_before_adamw_resumes_bit_exact_with_adamw(tmp_path, h
     assert a.keys() == b.keys() and any(k.startswith("optim/") for k in a)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_checkpoint_from_before_the_head_setting_resumes_bit_exact(tmp_path):
+    """Checkpoints written before ``head`` existed have no such setting: it takes its default
+    (None, as every MLP's), and the run goes on as if never stopped."""
+    cfg = dict(model="circulant", epochs=2, hidden=64, **SMALL)
+    train(TrainConfig(out=str(tmp_path / "full"), save_every=1, **cfg), log=quiet, progress=False)
+    old = tmp_path / "full" / "epoch-001.npz"
+    meta, arrays = read_checkpoint(old)
+    assert meta["config"].pop("head") is None and "head" not in meta["arch"]
+    np.savez(old, **arrays, meta=np.array(json.dumps(meta)))
+    assert "head" not in read_checkpoint(old)[0]["config"]
+    config = TrainConfig.from_checkpoint(str(old), out=str(tmp_path / "resumed"))
+    assert config.head is None and config.hidden == 64
+    train(config, resume=str(old), log=quiet, progress=False)
+    a = final_params(tmp_path / "full" / "checkpoint.npz")
+    b = final_params(tmp_path / "resumed" / "checkpoint.npz")
+    assert a.keys() == b.keys() and any(k.startswith("optim/") for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert read_checkpoint(tmp_path / "resumed" / "checkpoint.npz")[0]["config"]["head"] is None
 
 
 def test_adam_with_l2_decay_is_a_run_of_its_own(tmp_path):

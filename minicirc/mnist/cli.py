@@ -25,11 +25,13 @@ _positive_float, _nonneg_float, _unit_float = POSITIVE.parse, NONNEG.parse, FRAC
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train an MLP on MNIST",
-                       description="Train an MLP on MNIST. With no options: the circulant MLP (input "
-                                   "zero-padded to 1024, two circulant layers with sign flips, dense "
-                                   "output) with its recipe, then print its test error. Options left "
-                                   "unset take the chosen model's recipe (minicirc/mnist/recipes.py).")
+    p = sub.add_parser("train", help="train an MLP or a CNN on MNIST",
+                       description="Train an MLP or a CNN on MNIST. With no options: the circulant MLP "
+                                   "(input zero-padded to 1024, two circulant layers with sign flips, dense "
+                                   "output) with its recipe, then print its test error. --model cnn: "
+                                   "LeNet's convolutions (800 features), then a --head of width --hidden "
+                                   "(500), then a dense output layer. Options left unset take the chosen "
+                                   "model's recipe (minicirc/mnist/recipes.py).")
     groups = {name: p.add_argument_group(name) for name in ("model", "optimisation", "run")}
     for f in fields(TrainConfig):
         _add_setting(groups[f.metadata["group"]], f)
@@ -87,10 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_checkpoint(args.resume, **given)
     else:
         config = TrainConfig(**given)
-    if config.model == "block" and config.block is None:
-        args.parser.error("--model block needs --block SIZE")
-    if config.block is not None and config.model != "block":
-        args.parser.error("--block applies to --model block only")
+    _refuse_what_the_model_has_not(args, config, given)
     if config.resolved().optimizer in ("adam", "adamw"):
         sgd_only = [f"--{k}" for k in ("momentum",) if k in given]
         if "nesterov" in given:
@@ -104,6 +103,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
                               + ("" if "optimizer" in given or args.resume else "; add --optimizer sgd"))
     train(config, resume=args.resume, progress=args.progress)
     return 0
+
+
+def _refuse_what_the_model_has_not(args: argparse.Namespace, config: TrainConfig, given: dict) -> None:
+    """Model options for another model (``--head`` for an MLP, ``--layers`` for the CNN, a
+    ``--block`` nothing uses) and a block-circulant layer without its block size: usage errors."""
+    if config.model != "cnn" and config.head is not None:
+        args.parser.error(f"--head applies to --model cnn only (this run: --model {config.model})")
+    if config.model == "cnn" and "layers" in given:
+        args.parser.error("--layers applies to the MLPs only: --model cnn has one fully-connected hidden "
+                          "layer, its --head (its width: --hidden)")
+    from .models import MODEL_DEFAULTS
+
+    head = config.head or MODEL_DEFAULTS[config.model]["head"]
+    needs_block = "--model block" if config.model == "block" else "--head block" if head == "block" else None
+    if needs_block and config.block is None:
+        args.parser.error(f"{needs_block} needs --block SIZE")
+    if config.block is not None and not needs_block:
+        args.parser.error("--block applies to --model block and --model cnn --head block only")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -120,14 +137,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-untyped-def]
     from .checkpoint import load_into
-    from .models import build_mlp
+    from .models import build_model
     from .schema import read_training_checkpoint
 
     meta, arrays = read_training_checkpoint(path)      # every field checked: trusted from here
     config, arch = meta["config"], meta["arch"]
     trained_on = config["backend"]
     try:
-        model = build_mlp(arch, dtype=config["dtype"], backend=backend or trained_on)
+        model = build_model(arch, dtype=config["dtype"], backend=backend or trained_on)
     except RuntimeError as e:                     # a GPU checkpoint on a machine without one
         if backend is None and trained_on != "numpy":
             raise RuntimeError(f"{e}. {path} was trained on {trained_on}: add --backend numpy to "
@@ -141,16 +158,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .dataset import load_mnist
-    from .train import epochs_text, evaluate
+    from .models import describe
+    from .train import as_input, epochs_text, evaluate
 
     meta, model = _load_model(args.checkpoint, args.backend)
     X, y = load_mnist(args.data, verify=None if args.verify else False).test
     bk = model.layers[0].backend
-    result = evaluate(model, bk.asarray(X), bk.asarray(y))
+    result = evaluate(model, bk.asarray(as_input(X, meta["arch"])), bk.asarray(y))
     pred = bk.to_numpy(result["pred"])
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-    print(f"{args.checkpoint}: {meta['arch']['kind']} MLP after {epochs_text(meta['epoch'])}")
+    print(f"{args.checkpoint}: {describe(meta['arch'])} after {epochs_text(meta['epoch'])}")
     print(f"test error {100 * result['error']:.2f}% ({result['wrong']} of {len(y)} wrong)")
     print("confusion matrix (rows: true digit, columns: predicted)")
     print("      " + "".join(f"{j:>6}" for j in range(10)))
@@ -166,7 +184,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .models import dense_equivalent_params, layer_table
+    from .models import layer_table, parameter_counts
     from .train import epochs_text
 
     meta, model = _load_model(args.checkpoint, "numpy")
@@ -176,8 +194,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"{'#':>3}  {'layer':<34}{'trainable':>12}{'dense equiv.':>14}")
     for row in layer_table(model):
         print(f"{row['index']:>3}  {row['layer']:<34}{row['params']:>12,}{row['dense_equivalent']:>14,}")
-    total, dense = model.num_params(), dense_equivalent_params(model)
-    print(f"total trainable {total:,}; dense equivalent {dense:,}; compression {dense / total:.1f}x")
+    n = parameter_counts(model)
+    fc, fc_dense = n["fully_connected"], n["fully_connected_dense_equivalent"]
+    total, dense = n["total"], n["dense_equivalent"]
+    if fc != total:                 # the CNN: its convolutions are the same in its dense-head twin
+        print(f"fully-connected trainable {fc:,}; dense equivalent {fc_dense:,}; compression {fc_dense / fc:.1f}x")
+        print(f"total trainable {total:,} (convolutions {total - fc:,}); with a dense head {dense:,}; "
+              f"compression {dense / total:.1f}x")
+    else:
+        print(f"total trainable {total:,}; dense equivalent {dense:,}; compression {dense / total:.1f}x")
     return 0
 
 
@@ -189,7 +214,7 @@ PASSTHROUGH = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minicirc", description="Circulant (FFT) neural-network layers: "
-                                     "train and inspect MLPs on MNIST.")
+                                     "train and inspect MLPs and CNNs on MNIST.")
     parser.add_argument("--version", action="version", version=f"minicirc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -1,8 +1,9 @@
 """The settings of a training run: ``TrainConfig``, checked and filled from the recipes.
 
 ``TrainConfig.resolved()`` checks every setting (type and range, as the command line does)
-and fills those left ``None`` from the model kind's recipe (``recipes.py``), so that a bad
-setting from Python fails before any data loads, never after an epoch of training.
+and fills those left ``None`` from the model kind's recipe (``recipes.py``) and sizes
+(``models.MODEL_DEFAULTS``), so that a bad setting from Python fails before any data loads,
+never after an epoch of training.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from ..backends import BACKENDS
-from .models import KINDS
+from .models import CNN_HEADS, KINDS, MODEL_DEFAULTS, architecture
 from ..optim import constant_lr, cosine_lr
 from .recipes import RECIPES
 from .settings import (FLAG, FRACTION, NONNEG, NONNEG_INT, PATH, POSITIVE, POSITIVE_INT, Choice,
@@ -26,7 +27,7 @@ FROM_RECIPE = ("momentum", "nesterov", *sorted(set().union(*RECIPES.values())))
 
 #: The settings that define what a run computes: a resumed run must have the checkpoint's.
 #: (backend, data, out, save_every, plot and verify may change: where and how, not what.)
-RUN_SETTINGS = ("model", "hidden", "layers", "sign_flip", "block", "dropout", "optimizer", "lr",
+RUN_SETTINGS = ("model", "head", "hidden", "layers", "sign_flip", "block", "dropout", "optimizer", "lr",
                 "momentum", "nesterov", "weight_decay", "schedule", "warmup", "epochs", "batch_size",
                 "seed", "dtype", "validation", "train_limit")
 
@@ -45,18 +46,28 @@ def _dtype_name(v: Any) -> Any:
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run. ``None`` means: take the model kind's recipe.
+    """Everything that defines a run. ``None`` means: take the model kind's recipe (or, for
+    ``head``, ``hidden`` and ``layers``, its sizes: ``models.MODEL_DEFAULTS``).
 
     Each field is a ``setting``: its rule (checked by ``resolved``), its default and its help,
     from which ``minicirc train`` builds its options (``cli.py``).
     """
 
     model: str = setting("circulant", Choice(KINDS), "dense, circulant, hybrid (dense first layer) or "
-                         "block (block-circulant)", group="model")
-    hidden: int = setting(1024, POSITIVE_INT, "hidden width", group="model")
-    layers: int = setting(2, POSITIVE_INT, "hidden layers", group="model")
+                         "block (block-circulant) MLP, or cnn (LeNet's convolutions, then --head)", group="model")
+    head: Optional[str] = setting(None, Choice(CNN_HEADS), "the fully-connected layer of --model cnn: "
+                                  "dense, circulant (n = 800, the output cropped to --hidden) or block "
+                                  f"(block-circulant, --block K) (default {MODEL_DEFAULTS['cnn']['head']})",
+                                  group="model")
+    hidden: Optional[int] = setting(None, POSITIVE_INT, f"hidden width (default {MODEL_DEFAULTS['dense']['hidden']}; "
+                                    f"for --model cnn the head's, default {MODEL_DEFAULTS['cnn']['hidden']})",
+                                    group="model")
+    layers: Optional[int] = setting(None, POSITIVE_INT, f"hidden layers of an MLP (default "
+                                    f"{MODEL_DEFAULTS['dense']['layers']}; --model cnn has one, its head)",
+                                    group="model")
     sign_flip: bool = setting(True, FLAG, "circulant layers without the random sign diagonal D", group="model")
-    block: Optional[int] = setting(None, POSITIVE_INT, "block size for --model block", group="model")
+    block: Optional[int] = setting(None, POSITIVE_INT, "block size for --model block and --head block",
+                                   group="model")
     dropout: Optional[float] = setting(None, FRACTION, "dropout rate after each hidden layer", group="model")
     optimizer: Optional[str] = setting(None, Choice(("sgd", "adam", "adamw")), "sgd, adam or adamw",
                                        group="optimisation")
@@ -90,14 +101,24 @@ class TrainConfig:
     plot: bool = setting(True, FLAG, "skip curves.png", group="run")
 
     def resolved(self) -> "TrainConfig":
-        """A checked copy with every ``None`` filled from the recipe of ``model``.
+        """A checked copy with every ``None`` filled from the recipe and sizes of ``model``.
 
         Raises ``ConfigError`` naming the setting that is out of range or of the wrong type,
-        before any data loads: from Python, as from the command line, a bad setting must not
-        cost an epoch of training first. Paths become strings and ``dtype`` its name, so the
-        settings can be written into a checkpoint.
+        or that the model has not (``head`` for an MLP, more than one hidden layer for the
+        CNN), before any data loads: from Python, as from the command line, a bad setting must
+        not cost an epoch of training first. Paths become strings and ``dtype`` its name, so
+        the settings can be written into a checkpoint.
         """
         values = _checked(asdict(self))
+        model = values["model"]
+        if model != "cnn" and values["head"] is not None:
+            raise ConfigError(f"TrainConfig: head={values['head']!r} applies to model 'cnn' only, not {model!r}")
+        if model == "cnn" and values["layers"] not in (None, 1):
+            raise ConfigError(f"TrainConfig: layers={values['layers']!r} applies to the MLPs only: model 'cnn' "
+                              "has one fully-connected hidden layer, its head (its width: hidden)")
+        for k, v in MODEL_DEFAULTS[model].items():
+            if values[k] is None:
+                values[k] = v
         recipe = {"momentum": 0.9, "nesterov": False, **RECIPES[values["model"]]}   # keys: FROM_RECIPE
         if self.nesterov is None and self.momentum == 0:
             values["nesterov"] = False          # no momentum, no Nesterov: not the recipe's to insist
@@ -105,6 +126,13 @@ class TrainConfig:
             if values.get(k) is None:
                 values[k] = v
         return TrainConfig(**values)
+
+    def architecture(self) -> Dict[str, Any]:
+        """The description of the model these settings train (``models.architecture``), from
+        the resolved settings."""
+        r = self.resolved()
+        return architecture(r.model, head=r.head, hidden=r.hidden, layers=r.layers, sign_flip=r.sign_flip,
+                            dropout=r.dropout, block=r.block)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":

@@ -1,4 +1,4 @@
-"""The MLPs of the MNIST experiments, built from a JSON-able architecture description.
+"""The models of the MNIST experiments, built from a JSON-able architecture description.
 
 A checkpoint stores the description, so a model can be rebuilt before its weights are
 loaded. ``kind``:
@@ -10,11 +10,12 @@ loaded. ``kind``:
                  layer: Cheng et al.'s circulant MLP.
 - ``hybrid``:    a dense first layer 784 -> hidden, then ``layers - 1`` circulant layers.
 - ``block``:     like ``circulant`` with block-circulant layers of block size ``block``.
+- ``cnn``:       ``build_cnn``, the paper's own setting: a LeNet convolutional trunk (800
+                 features) and a fully-connected head of width ``hidden`` that is ``head``
+                 (circulant, dense or block-circulant, to compare), then a dense output layer.
+                 It takes (B, 1, 28, 28) images (``input_shape``), the MLPs (B, 784) rows.
 
 Every hidden layer is followed by ReLU and, if ``dropout > 0``, Dropout.
-
-``build_cnn`` builds the paper's own setting: a LeNet convolutional trunk whose
-fully-connected layer is circulant (or dense, or block-circulant, to compare).
 """
 from __future__ import annotations
 
@@ -29,34 +30,83 @@ from ..layers import (BlockCirculant, Circulant, Conv2D, Dense, Dropout, Flatten
                       Sequential)
 from .settings import FRACTION, POSITIVE_INT, require
 
-KINDS = ("dense", "circulant", "hybrid", "block")
+#: The MLPs ``build_mlp`` builds.
+MLP_KINDS = ("dense", "circulant", "hybrid", "block")
+#: Every model kind ``build_model`` builds.
+KINDS = (*MLP_KINDS, "cnn")
 #: The fully-connected heads ``build_cnn`` puts on the convolutional trunk.
 CNN_HEADS = ("dense", "circulant", "block")
 #: The trunk's output for a 28 x 28 image: 50 channels of 4 x 4 (28 -5+1-> 24 -pool-> 12 -5+1-> 8 -pool-> 4).
 CNN_FEATURES = 50 * 4 * 4
+#: The images the CNN takes: one channel of 28 x 28 (the MLPs take the same pixels as one row).
+CNN_IMAGE = (1, 28, 28)
+
+#: Each kind's sizes unless told otherwise (``TrainConfig`` fills its ``None``s from here).
+#: The CNN has one fully-connected hidden layer, its head, of LeNet's width 500.
+MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    **{kind: {"hidden": 1024, "layers": 2, "head": None} for kind in MLP_KINDS},
+    "cnn": {"hidden": 500, "layers": 1, "head": "circulant"},
+}
 
 
 def architecture(kind: str = "circulant", *, hidden: int = 1024, layers: int = 2,
                  sign_flip: bool = True, dropout: float = 0.0, block: Optional[int] = None,
-                 d_in: int = 784, classes: int = 10) -> Dict[str, Any]:
-    """Validate and return the description ``build_mlp`` takes."""
+                 d_in: int = 784, classes: int = 10, head: Optional[str] = None) -> Dict[str, Any]:
+    """Validate and return the description ``build_model`` takes.
+
+    ``head`` (``"dense"``, ``"circulant"`` or ``"block"``) is the CNN's, for which ``layers``
+    is 1 (the head is its one hidden layer) and ``d_in`` 784 (its 28 x 28 images); an MLP has
+    no head, and its description no ``"head"`` entry (so that the descriptions saved before
+    the CNN existed stay what they were).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     # The training settings' rules (settings.py), so that these say what TrainConfig says;
     # each returns the value as an int or a float (2.5 is refused, never rounded).
     hidden, layers, d_in, classes = (require(POSITIVE_INT, name, v) for name, v in
                                      (("hidden", hidden), ("layers", layers), ("d_in", d_in), ("classes", classes)))
-    if kind == "block":
-        block = require(POSITIVE_INT, "block", block, prefix="kind 'block': ")
+    if kind == "cnn":
+        if head not in CNN_HEADS:
+            raise ValueError(f"kind 'cnn': head must be one of {', '.join(CNN_HEADS)}, got {head!r}")
+        if layers != 1 or d_in != math.prod(CNN_IMAGE):
+            raise ValueError(f"kind 'cnn': its head is one hidden layer on {math.prod(CNN_IMAGE)} pixels "
+                             f"(28 x 28), not layers={layers} on d_in={d_in}")
+    elif head is not None:
+        raise ValueError(f"kind {kind!r}: head applies to kind 'cnn' only, got head={head!r}")
+    if kind == "block" or head == "block":
+        block = require(POSITIVE_INT, "block", block, prefix=f"kind {kind!r}{' head block' if head else ''}: ")
     dropout = require(FRACTION, "dropout", dropout)
-    return {"kind": kind, "hidden": hidden, "layers": layers, "sign_flip": bool(sign_flip),
-            "dropout": dropout, "block": None if block is None else int(block), "d_in": d_in, "classes": classes}
+    return {"kind": kind, **({"head": head} if kind == "cnn" else {}), "hidden": hidden, "layers": layers,
+            "sign_flip": bool(sign_flip), "dropout": dropout, "block": None if block is None else int(block),
+            "d_in": d_in, "classes": classes}
+
+
+def describe(arch: Dict[str, Any]) -> str:
+    """``"circulant MLP"``, ``"CNN with a circulant head"``: what a log line calls the model."""
+    return f"CNN with a {arch['head']} head" if arch["kind"] == "cnn" else f"{arch['kind']} MLP"
+
+
+def input_shape(arch: Dict[str, Any]) -> Tuple[int, ...]:
+    """The shape of one input of the model ``arch`` describes: (784,) for an MLP, (1, 28, 28)
+    for the CNN. The data are reshaped to it where they load, never inside a layer."""
+    return CNN_IMAGE if arch["kind"] == "cnn" else (arch["d_in"],)
+
+
+def build_model(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32, backend: Any = None) -> Sequential:
+    """The model ``arch`` describes (``build_mlp`` or ``build_cnn``), its generators spawned from ``seed``."""
+    arch = architecture(**arch)
+    if arch["kind"] != "cnn":
+        return build_mlp(arch, seed=seed, dtype=dtype, backend=backend)
+    return build_cnn(arch["head"], hidden=arch["hidden"], sign_flip=arch["sign_flip"], block=arch["block"],
+                     dropout=arch["dropout"], rng=seed, dtype=dtype, backend=backend)
 
 
 def build_mlp(arch: Dict[str, Any], *, seed: int = 0, dtype: Any = np.float32,
               backend: Any = None) -> Sequential:
     """Build the Sequential that ``arch`` describes; every generator is spawned from ``seed``."""
     arch = architecture(**arch)
+    if arch["kind"] not in MLP_KINDS:
+        raise ValueError(f"build_mlp: kind {arch['kind']!r} is not an MLP; build_model builds every kind")
     kind, h, L = arch["kind"], arch["hidden"], arch["layers"]
     seeds = iter(np.random.SeedSequence(seed).spawn(4 * L + 4))
     # One backend object for every layer: built from a name per layer, a CUDA model would
@@ -144,24 +194,35 @@ def array_shapes(arch: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
     ``arch`` as ``architecture`` returns it. A checkpoint's arrays are checked against these
     before a model is built from its metadata, and ``model_bytes`` sums them.
     """
-    kind, h, L, k = arch["kind"], arch["hidden"], arch["layers"], arch["block"]
+    h, L = arch["hidden"], arch["layers"]
     per_hidden = 3 if arch["dropout"] > 0 else 2           # layer, ReLU[, Dropout]
     shapes: Dict[str, Tuple[int, ...]] = {}
-    d = arch["d_in"]
+    if arch["kind"] == "cnn":
+        # Conv, ReLU, MaxPool twice, then Flatten: the head is layer 7 (build_cnn).
+        for j, (c_in, c_out) in ((0, (1, 20)), (3, (20, 50))):
+            shapes[f"param/{j}.W"], shapes[f"param/{j}.b"] = (c_out, c_in, 5, 5), (c_out,)
+        first, d, fc = 7, CNN_FEATURES, arch["head"]
+    else:
+        first, d, fc = 0, arch["d_in"], arch["kind"]
     for i in range(L):
-        j = i * per_hidden
-        if kind == "dense" or (kind == "hybrid" and i == 0):
-            shapes[f"param/{j}.W"] = (d, h)
-        elif kind == "block":
-            p, q = -(-h // k), -(-d // k)
-            shapes[f"param/{j}.r"], shapes[f"buffer/{j}.signs"] = (p, q, k), (q * k,)
-        else:
-            shapes[f"param/{j}.r"] = shapes[f"buffer/{j}.signs"] = (max(d, h),)
-        shapes[f"param/{j}.b"] = (h,)
+        j = first + i * per_hidden
+        shapes.update(_hidden_shapes(f"{j}.", "dense" if fc == "hybrid" and i == 0 else fc, d, h, arch["block"]))
         d = h
-    shapes[f"param/{L * per_hidden}.W"] = (d, arch["classes"])
-    shapes[f"param/{L * per_hidden}.b"] = (arch["classes"],)
+    out = first + L * per_hidden
+    shapes[f"param/{out}.W"], shapes[f"param/{out}.b"] = (d, arch["classes"]), (arch["classes"],)
     return shapes
+
+
+def _hidden_shapes(prefix: str, kind: str, d: int, h: int, k: Optional[int]) -> Dict[str, Tuple[int, ...]]:
+    """The arrays of one hidden layer ``d -> h`` of ``kind`` (a hybrid's circulant layers are circulant)."""
+    if kind == "dense":
+        shapes = {f"param/{prefix}W": (d, h)}
+    elif kind == "block":
+        p, q = -(-h // k), -(-d // k)
+        shapes = {f"param/{prefix}r": (p, q, k), f"buffer/{prefix}signs": (q * k,)}
+    else:
+        shapes = {f"param/{prefix}r": (max(d, h),), f"buffer/{prefix}signs": (max(d, h),)}
+    return {**shapes, f"param/{prefix}b": (h,)}
 
 
 def model_bytes(arch: Dict[str, Any], dtype: Any = np.float32, copies: int = 1) -> int:
@@ -195,7 +256,9 @@ def memory_shortfall(arch: Dict[str, Any], dtype: Any = np.float32, copies: int 
     need, have = model_bytes(arch, dtype, copies), available_memory()
     if have is None or need <= have:
         return None
-    return (f"the {arch['kind']} MLP with hidden={arch['hidden']:,} and layers={arch['layers']:,} needs at "
+    sizes = (f", hidden={arch['hidden']:,}," if arch["kind"] == "cnn" else
+             f" with hidden={arch['hidden']:,} and layers={arch['layers']:,}")
+    return (f"the {describe(arch)}{sizes} needs at "
             f"least {_size(need)} of memory ({copies} x {_size(need // copies)} of {np.dtype(dtype).name} "
             f"parameters and buffers), and {_size(have)} is available")
 
@@ -209,15 +272,29 @@ def _size(n: float) -> str:
 
 
 def dense_equivalent_params(model: Sequential) -> int:
-    """Parameters the same widths would need as dense layers (weights plus biases)."""
+    """Parameters the model would have with dense fully-connected layers of the same widths
+    (the other layers, convolutions, as they are): for the CNN, those of its dense-head twin."""
     return sum(row["dense_equivalent"] for row in layer_table(model))
 
 
 def layer_table(model: Sequential) -> List[Dict[str, Any]]:
-    """One row per layer: name, trainable parameters, dense-equivalent parameters."""
+    """One row per layer: name, trainable parameters, whether it is fully connected, and the
+    parameters a dense layer of its widths would have (another layer's own: a convolution
+    stays one when a circulant head is made dense)."""
     rows = []
     for i, layer in enumerate(model.layers):
+        fc = hasattr(layer, "d_in") and hasattr(layer, "d_out")
         dense = (layer.d_in * layer.d_out + (layer.d_out if getattr(layer, "bias", True) else 0)
-                 if hasattr(layer, "d_in") and hasattr(layer, "d_out") else 0)
-        rows.append({"index": i, "layer": repr(layer), "params": layer.num_params(), "dense_equivalent": dense})
+                 if fc else layer.num_params())
+        rows.append({"index": i, "layer": repr(layer), "params": layer.num_params(), "fully_connected": fc,
+                     "dense_equivalent": dense})
     return rows
+
+
+def parameter_counts(model: Sequential) -> Dict[str, int]:
+    """Trainable parameters, all and fully-connected, and their dense equivalents."""
+    rows = layer_table(model)
+    fc = [r for r in rows if r["fully_connected"]]
+    return {"total": sum(r["params"] for r in rows), "dense_equivalent": sum(r["dense_equivalent"] for r in rows),
+            "fully_connected": sum(r["params"] for r in fc),
+            "fully_connected_dense_equivalent": sum(r["dense_equivalent"] for r in fc)}

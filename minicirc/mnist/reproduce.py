@@ -1,11 +1,12 @@
 """``minicirc reproduce``: the paper's comparison on MNIST, over several seeds.
 
-Trains each model of ``EXPERIMENTS`` (dense, circulant, circulant without sign flips,
-hybrid, block-circulant at several block sizes) for every seed with its recipe, then
-writes a markdown table (fully-connected parameters, compression against dense, test
-error mean and standard deviation over seeds, seconds per epoch) and a plot of test error
-against parameter count. Every figure in the written file comes from this run; the file
-records the command that produced it.
+Trains each model of ``EXPERIMENTS`` (the MLPs: dense, circulant, circulant without sign
+flips, hybrid, block-circulant at several block sizes; with ``--models cnn``, the CNN with
+each head) for every seed with its recipe, then writes a markdown table (fully-connected and
+total parameters, both compressions against dense layers of the same widths, test error mean
+and standard deviation over seeds, seconds per epoch) and a plot of test error against
+parameter count. Every figure in the written file comes from this run; the file records the
+command that produced it.
 
 A run whose loss turns NaN or infinite is shown as diverged, and the sweep goes on; Ctrl-C
 stops the sweep without touching the document (the finished runs' results stay in ``--out``).
@@ -41,9 +42,21 @@ EXPERIMENTS: Dict[str, Dict[str, Any]] = {
     # whether runs without D stall at chance (docs/results/sign_flip.md). Not in the default set.
     "circulant-lr3e-3": {"model": "circulant", "lr": 3e-3, "weight_decay": 0.3},
     "circulant-no-D-lr3e-3": {"model": "circulant", "sign_flip": False, "lr": 3e-3, "weight_decay": 0.3},
+    # LeNet's trunk with each fully-connected head 800 -> 500. Blocks of 100 split both 800 and
+    # 500 whole (8 x 5 blocks), so no block is padded.
+    "cnn-dense": {"model": "cnn", "head": "dense"},
+    "cnn-circulant": {"model": "cnn", "head": "circulant"},
+    "cnn-circulant-no-D": {"model": "cnn", "head": "circulant", "sign_flip": False},
+    "cnn-block-100": {"model": "cnn", "head": "block", "block": 100},
 }
-#: What ``minicirc reproduce`` runs unless told otherwise: the paper's comparison.
+#: What ``minicirc reproduce`` runs unless told otherwise: the paper's comparison of MLPs.
 DEFAULT_MODELS = ["dense", "circulant", "circulant-no-D", "hybrid", "block-256", "block-64", "block-16"]
+#: Names ``--models`` takes for several experiments at once.
+GROUPS: Dict[str, List[str]] = {"mlp": DEFAULT_MODELS, "cnn": ["cnn-dense", "cnn-circulant",
+                                                               "cnn-circulant-no-D", "cnn-block-100"]}
+#: Where the table goes unless ``--doc`` says: the CNNs' own file, so that a CNN sweep never
+#: replaces the MLPs' table.
+DOCS = {"mlp": "docs/results/mnist.md", "cnn": "docs/results/mnist-cnn.md"}
 #: A run "stalled" in an epoch whose training error stayed above this (chance is 0.9).
 STALLED = 0.5
 
@@ -81,10 +94,15 @@ def summarise(runs: Dict[str, List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
             continue
         errs = [100 * r["final"]["test_error"] for r in results]
         first = results[0]
-        fc = sum(row["params"] for row in first["layers"])
-        dense = first["dense_equivalent_params"]
+        fc_rows = [row for row in first["layers"] if row["fully_connected"]]
+        fc = sum(row["params"] for row in fc_rows)
+        total = sum(row["params"] for row in first["layers"])
         rows.append({
-            "name": name, "fc_params": fc, "compression": dense / fc, "seeds": len(entries),
+            "name": name, "fc_params": fc, "total_params": total,
+            # against dense layers of the same widths: the fully-connected layers alone, and the
+            # whole model (a CNN against its dense-head twin, whose convolutions are the same)
+            "compression": sum(row["dense_equivalent"] for row in fc_rows) / fc,
+            "total_compression": first["dense_equivalent_params"] / total, "seeds": len(entries),
             "epochs": len(first["epochs"]),
             "test_error_mean": statistics.mean(errs),
             "test_error_std": statistics.stdev(errs) if len(errs) > 1 else 0.0,
@@ -101,30 +119,34 @@ def summarise(runs: Dict[str, List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
 def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: Optional[Path],
                    seconds: float) -> None:
     lines = [
-        "# MNIST: dense, circulant and block-circulant MLPs",
+        "# MNIST: dense, circulant and block-circulant layers",
         "",
         f"Produced by `{command}` (minicirc {__version__}, Python {platform.python_version()}, "
         f"{platform.machine()}, {time.strftime('%Y-%m-%d')}; {seconds / 60:.0f} minutes in all). "
         "Test error over the 10,000 MNIST test images after the last epoch, mean and sample "
-        "standard deviation over seeds; 'FC params' counts every trainable weight and bias; "
-        "compression is against the dense layers of the same widths. Recipes: minicirc/mnist/recipes.py, "
-        "chosen on a validation split (docs/results/tuning.md).",
+        "standard deviation over seeds; 'FC params' counts every trainable weight and bias of the "
+        "fully-connected layers, 'total params' those of every layer (a CNN's convolutions too); "
+        "'FC compression' is against dense layers of the same widths, 'total compression' against the "
+        "same model with them (for a CNN, the dense-head CNN). Recipes: minicirc/mnist/recipes.py, "
+        "chosen on a validation split (docs/results/tuning.md; the cnn recipe is provisional).",
         "",
         f"'stalled' counts the runs with an epoch whose training error stayed above {STALLED:.0%} "
         "(chance is 90%), and in brackets those epochs over all runs. A run whose loss became NaN "
         "or infinite is listed as diverged and left out of the mean.",
         "",
-        "| model | FC params | compression | test error (%) | per seed | stalled | s/epoch | optimizer, lr, wd, dropout |",
-        "| --- | ---: | ---: | --- | --- | ---: | ---: | --- |",
+        "| model | FC params | total params | FC compression | total compression | test error (%) | per seed "
+        "| stalled | s/epoch | optimizer, lr, wd, dropout |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- |",
     ]
     for r in rows:
         diverged = [f"seed {s} diverged" for s in r["diverged_seeds"]]
         if not r["test_errors"]:
-            lines.append(f"| {r['name']} | - | - | - | {', '.join(diverged)} | - | - | - |")
+            lines.append(f"| {r['name']} | - | - | - | - | - | {', '.join(diverged)} | - | - | - |")
             continue
         rec = r["recipe"]
         stalled = r["stalled_epochs"]
-        lines.append(f"| {r['name']} | {r['fc_params']:,} | {r['compression']:.1f}x | "
+        lines.append(f"| {r['name']} | {r['fc_params']:,} | {r['total_params']:,} | {r['compression']:.1f}x | "
+                     f"{r['total_compression']:.1f}x | "
                      f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | "
                      f"{', '.join([f'{e:.2f}' for e in r['test_errors']] + diverged)} | "
                      f"{sum(k > 0 for k in stalled)} of {len(stalled)} ({sum(stalled)}) | {r['seconds_per_epoch']:.1f} | "
@@ -153,18 +175,38 @@ def plot_tradeoff(rows: List[Dict[str, Any]], path: Path) -> Path:
     return save(fig, path)
 
 
+def _grouped(name: str) -> bool:
+    return any(name in members for members in GROUPS.values())
+
+
+def expand(names: List[str]) -> List[str]:
+    """``names`` with each group replaced by its experiments, each experiment once, in order."""
+    out: List[str] = []
+    for name in names:
+        out += [n for n in GROUPS.get(name, [name]) if n not in out]
+    return out
+
+
 def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", choices=list(EXPERIMENTS), default=DEFAULT_MODELS,
-                   help=f"default: {' '.join(DEFAULT_MODELS)}")
-    p.add_argument("--seeds", nargs="+", type=NONNEG_INT.parse, default=[0, 1, 2])
+    groups = "; ".join(f"{g} = {' '.join(members)}" for g, members in GROUPS.items())
+    others = " ".join(n for n in EXPERIMENTS if not _grouped(n))
+    p.add_argument("--models", nargs="+", choices=[*GROUPS, *EXPERIMENTS], default=["mlp"], metavar="MODEL",
+                   help=f"experiments, or groups of them: {groups} (default: mlp); not in a group: {others}")
+    p.add_argument("--seeds", nargs="+", type=NONNEG_INT.parse, default=[0, 1, 2],
+                   help="one run of each model per seed (default: 0 1 2; the sign-flip ablation: 0 1 2 3 4)")
     p.add_argument("--epochs", type=POSITIVE_INT.parse, default=None, help="default: each recipe's")
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
     p.add_argument("--train-limit", type=POSITIVE_INT.parse, default=None,
                    help="first N training images (smoke tests)")
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
-    p.add_argument("--doc", default="docs/results/mnist.md", help="the markdown file to write")
+    p.add_argument("--doc", default=None, help=f"the markdown file to write (default: {DOCS['cnn']} when "
+                   f"every model is a CNN, else {DOCS['mlp']})")
     args = p.parse_args(argv)
+    args.models = expand(args.models)
+    if args.doc is None:
+        cnn_only = all(EXPERIMENTS[n].get("model") == "cnn" for n in args.models)
+        args.doc = DOCS["cnn" if cnn_only else "mlp"]
     for folder in (Path(args.out), Path(args.doc).parent):   # what a killed sweep left half-written
         files.remove_stale_temporaries(folder)
     command = "minicirc reproduce " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -183,6 +225,7 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     doc.parent.mkdir(parents=True, exist_ok=True)
     plot = plot_tradeoff(rows, doc.with_suffix(".png"))
     write_markdown(rows, doc, command.strip(), plot, time.time() - start)
+    Path(args.out).mkdir(parents=True, exist_ok=True)     # made by the runs, unless none reached the trainer
     files.write_text(Path(args.out) / "summary.json", json.dumps(rows, indent=2), "summary")
     print(doc.read_text())
     return 0

@@ -84,6 +84,8 @@ def arch(v: Any) -> Dict[str, Any]:
     from .models import architecture
 
     keys = ("kind", "hidden", "layers", "sign_flip", "dropout", "block", "d_in", "classes")
+    if isinstance(v, dict) and v.get("kind") == "cnn":
+        keys += ("head",)               # an MLP's description has none (models.architecture)
     obj(v, keys)
     try:
         normal = architecture(**{k: v[k] for k in keys})
@@ -95,11 +97,17 @@ def arch(v: Any) -> Dict[str, Any]:
     return v
 
 
+#: The settings added after checkpoints were first written: a file without one was written
+#: before it existed, and takes its default (``TrainConfig.from_dict`` leaves it unset).
+SINCE_LATER = ("head",)
+
+
 def config(v: Any) -> Dict[str, Any]:
-    """The run's settings: every TrainConfig field, passing TrainConfig's own checks."""
+    """The run's settings: every TrainConfig field (but those of ``SINCE_LATER``), passing
+    TrainConfig's own checks."""
     from .config import TrainConfig
 
-    obj(v, tuple(f.name for f in fields(TrainConfig)))
+    obj(v, tuple(f.name for f in fields(TrainConfig) if f.name not in SINCE_LATER))
     try:
         TrainConfig.from_dict(v).resolved()
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as e:
@@ -108,13 +116,10 @@ def config(v: Any) -> Dict[str, Any]:
 
 
 def _arch_of(c: Dict[str, Any]) -> Dict[str, Any]:
-    """The architecture the trainer builds from settings ``c`` (as ``Trainer._build`` does)."""
+    """The architecture the trainer builds from settings ``c`` (``TrainConfig.architecture``)."""
     from .config import TrainConfig
-    from .models import architecture
 
-    r = TrainConfig.from_dict(c).resolved()
-    return architecture(r.model, hidden=r.hidden, layers=r.layers, sign_flip=r.sign_flip, dropout=r.dropout,
-                        block=r.block)
+    return TrainConfig.from_dict(c).architecture()
 
 
 def batches(v: Any) -> Dict[str, Any]:
@@ -215,8 +220,9 @@ def check_meta(meta: Dict[str, Any]) -> None:
     except ValueError as e:
         raise Bad(f"'config' does not describe a model: {e}") from None
     if built != a:
-        differ = next(k for k in a if built.get(k) != a[k])
-        raise Bad(f"'config' describes {differ}={built.get(differ)!r}, 'arch' has {a[differ]!r}")
+        differ = next(k for k in [*a, *built] if built.get(k, "nothing") != a.get(k, "nothing"))
+        raise Bad(f"'config' describes {differ}={built.get(differ, 'nothing')!r}, 'arch' has "
+                  f"{a.get(differ, 'nothing')!r}")
     n_dropout = a["layers"] if a["dropout"] > 0 else 0
     if len(meta["dropout_rng"]) != n_dropout:
         raise Bad(f"'dropout_rng' holds {len(meta['dropout_rng'])} generator states, the architecture has "

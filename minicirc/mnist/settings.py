@@ -124,7 +124,8 @@ def require(rule: Any, name: str, v: Any, error: type = ValueError, prefix: str 
 def setting(default: Any, rule: Any, help: str, *, group: str, no_help: Optional[str] = None) -> Any:
     """A ``TrainConfig`` field: its default, its rule, and its command-line help and group.
 
-    ``None`` as the default means "the model kind's recipe" and passes the rule. A flag (a
+    ``None`` as the default means "the model kind's recipe" (or its size, for ``hidden``,
+    ``layers`` and ``head``) and passes the rule. A flag (a
     ``FLAG`` rule) appears on the command line as ``--no-NAME`` when its default is True; with
     the default None, as ``--NAME`` and ``--no-NAME`` (``no_help`` says what the latter does).
     """

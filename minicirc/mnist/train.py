@@ -40,7 +40,7 @@ from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
 from .meter import EpochMeter
 from .schema import read_training_checkpoint
-from .models import architecture, build_mlp, dense_equivalent_params, layer_table, memory_shortfall
+from .models import build_model, dense_equivalent_params, describe, input_shape, layer_table, memory_shortfall
 from ..optim import SGD, Adam, AdamW
 
 
@@ -102,18 +102,23 @@ def _writable_folder(out: Path) -> Path:
     return out
 
 
-def _load_data(c: TrainConfig, d_in: int, backend: Any) -> Tuple[Any, Any, Any]:
-    """The (train, validation or None, test) sets of ``(images, labels)``, on ``backend``."""
+def _load_data(c: TrainConfig, arch: Dict[str, Any], backend: Any) -> Tuple[Any, Any, Any]:
+    """The (train, validation or None, test) sets of ``(images, labels)``, on ``backend``, each
+    image shaped as the model takes it (``models.input_shape``: a row, or a 1 x 28 x 28 image)."""
     data = load_mnist(c.data, validation=c.validation, seed=c.seed, verify=None if c.verify else False)
     Xtr, ytr = data.train
-    if Xtr.shape[1] != d_in:
+    if Xtr.shape[1] != arch["d_in"]:
         raise DataError(f"{c.data or 'the bundled MNIST'}: images of {Xtr.shape[1]} pixels, the "
-                        f"{c.model} MLP takes {d_in} (28 x 28)")
+                        f"{describe(arch)} takes {arch['d_in']} (28 x 28)")
     if c.train_limit:
         Xtr, ytr = Xtr[: c.train_limit], ytr[: c.train_limit]
-    on = backend.asarray
-    val = None if data.val is None else (on(data.val[0]), on(data.val[1]))
-    return (on(Xtr), on(ytr)), val, (on(data.test[0]), on(data.test[1]))
+    return tuple(None if pair is None else (backend.asarray(as_input(pair[0], arch)), backend.asarray(pair[1]))
+                 for pair in ((Xtr, ytr), data.val, data.test))      # type: ignore[return-value]
+
+
+def as_input(X: Any, arch: Dict[str, Any]) -> Any:
+    """Images ``X`` (N, 784) as the model ``arch`` describes takes them (a view, no copy)."""
+    return X.reshape(X.shape[0], *input_shape(arch))
 
 
 def make_optimizer(c: TrainConfig, model: Sequential) -> Any:
@@ -146,18 +151,18 @@ class Trainer:
 
     def _build(self) -> None:
         c = self.config                  # checked and filled in by resolved()
-        self.arch = architecture(c.model, hidden=c.hidden, layers=c.layers, sign_flip=c.sign_flip,
-                                 dropout=c.dropout, block=c.block)
+        self.arch = c.architecture()
         slots = 2 if c.optimizer in ("adam", "adamw") else int(c.momentum > 0)
         too_large = memory_shortfall(self.arch, c.dtype, copies=2 + slots)   # before any allocation
         if too_large:
-            raise ConfigError(f"TrainConfig: {too_large}; choose a smaller hidden or fewer layers")
+            fewer = "" if c.model == "cnn" else " or fewer layers"
+            raise ConfigError(f"TrainConfig: {too_large}; choose a smaller hidden{fewer}")
         self.backend = get_backend(c.backend)
         self.out = _writable_folder(Path(c.out))
         files.remove_stale_temporaries(self.out)     # left by a run killed mid-write
-        self.train_set, self.val_set, self.test_set = _load_data(c, self.arch["d_in"], self.backend)
+        self.train_set, self.val_set, self.test_set = _load_data(c, self.arch, self.backend)
         model_seed, data_seed = np.random.SeedSequence(c.seed).spawn(2)
-        self.model = build_mlp(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
+        self.model = build_model(self.arch, seed=int(model_seed.generate_state(1)[0]), dtype=c.dtype,
                                backend=self.backend)
         self.batches = Batches(*self.train_set, c.batch_size, seed=np.random.default_rng(data_seed))
         self.loss = SoftmaxCrossEntropy(check_labels=False)   # labels were validated on load
@@ -246,7 +251,7 @@ class Trainer:
 
     def run(self) -> Dict[str, Any]:
         c = self.config
-        self.log(f"minicirc {__version__}: {c.model} MLP, {self.model.num_params():,} trainable parameters "
+        self.log(f"minicirc {__version__}: {describe(self.arch)}, {self.model.num_params():,} trainable parameters "
                  f"({dense_equivalent_params(self.model):,} as dense), {c.optimizer} lr {c.lr:g}, "
                  f"{epochs_text(c.epochs)}, batch {c.batch_size}, backend {c.backend}, seed {c.seed}")
         if self.epoch >= c.epochs:
@@ -401,7 +406,7 @@ class Trainer:
         if c.plot and self.history:
             from .plots import plot_curves
 
-            plot_curves(self.history, self.out / "curves.png", title=f"{c.model} MLP (seed {c.seed})")
+            plot_curves(self.history, self.out / "curves.png", title=f"{describe(self.arch)} (seed {c.seed})")
         if last:
             self.log(f"test error {100 * last['test_error']:.2f}% after {epochs_text(self.epoch)} "
                      f"({results['final']['train_seconds']:.0f} s of training); results in {self.out}")
