@@ -11,7 +11,7 @@ The model, recipe, seeds and batches are those ``minicirc train`` builds from th
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 

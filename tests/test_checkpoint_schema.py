@@ -287,7 +287,7 @@ def built_shapes(model):
 @pytest.mark.parametrize("kind", MLP_KINDS)
 @pytest.mark.parametrize("hidden, layers, dropout", [(32, 2, 0.0), (1000, 1, 0.1), (50, 3, 0.2)])
 def test_array_shapes_are_those_of_the_built_model(kind, hidden, layers, dropout):
-    from minicirc.mnist.models import array_shapes
+    from minicirc.mnist.memory import array_shapes
 
     arch = architecture(kind, hidden=hidden, layers=layers, dropout=dropout, block=7 if kind == "block" else None)
     assert array_shapes(arch) == built_shapes(build_mlp(arch))
@@ -298,7 +298,7 @@ def test_array_shapes_are_those_of_the_built_model(kind, hidden, layers, dropout
 def test_array_shapes_of_the_cnn_are_those_of_the_built_model(head, hidden, dropout, block):
     """Each head, narrower and wider than the 800 features, with and without dropout (which
     moves the output layer's index), blocks that split 800 and 500 whole and that do not."""
-    from minicirc.mnist.models import array_shapes
+    from minicirc.mnist.memory import array_shapes
 
     arch = architecture("cnn", head=head, hidden=hidden, layers=1, dropout=dropout,
                         block=block if head == "block" else None)

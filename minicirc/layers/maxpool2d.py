@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..backends.windows import out_size
 from .base import Layer
 
 

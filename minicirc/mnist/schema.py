@@ -9,7 +9,7 @@ whose sizes do not match its arrays. ``read_training_checkpoint`` refuses each o
 
 ``META`` below is the schema: one entry per metadata field the trainer writes
 (``Trainer._meta``), each a function that raises ``Bad`` with what is wrong. The arrays are
-then checked against the shapes the architecture declares (``models.array_shapes``), computed
+then checked against the shapes the architecture declares (``memory.array_shapes``), computed
 from the sizes without building anything, and against the memory left.
 """
 from __future__ import annotations
@@ -239,7 +239,7 @@ def check_meta(meta: Dict[str, Any]) -> None:
 def check_arrays(meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
     """The arrays against the architecture's declared shapes and the memory left (before
     anything is built), then each: floating point and finite, the step count an integer."""
-    from .models import array_shapes, memory_shortfall
+    from .memory import array_shapes, memory_shortfall
 
     shapes = array_shapes(meta["arch"])
     too_large = memory_shortfall(meta["arch"], meta["config"]["dtype"])

@@ -40,7 +40,8 @@ from ..loop import progress_bar, train_step
 from ..losses import SoftmaxCrossEntropy
 from .meter import EpochMeter
 from .schema import read_training_checkpoint
-from .models import build_model, dense_equivalent_params, describe, input_shape, layer_table, memory_shortfall
+from .memory import memory_shortfall
+from .models import build_model, dense_equivalent_params, describe, input_shape, layer_table
 from ..optim import SGD, Adam, AdamW
 
 
