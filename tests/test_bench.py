@@ -503,3 +503,65 @@ def test_the_timed_epoch_trains_as_minicirc_train_does(tmp_path):
     assert trainer.step == run.step
     for (name, p), (_, q) in zip(run.model.named_parameters(), trainer.model.named_parameters()):
         np.testing.assert_array_equal(p, q, err_msg=name)
+
+
+# -- the CNN: its epoch benchmark and its PyTorch twins' training ---------------------------------
+
+def test_cnn_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_epoch
+
+    argv = ["--heads", "circulant", "dense", "--backends", "numpy", "numba", "--steps", "2", "--repeats", "2",
+            "--batch", "16", "--settle", "0", "--threads", "1", "--train-limit", "64", "--out", str(tmp_path)]
+    assert cnn_epoch.main(argv) == 0
+    report = json.loads((tmp_path / "cnn_epoch_bench.json").read_text())
+    rows = {(r["head"], r["impl"]): r for r in report["results"]}
+    assert set(rows) == {(h, i) for h in ("circulant", "dense") for i in ("minicirc-numpy", "minicirc-numba", "pytorch")}
+    for (head, impl), r in rows.items():
+        assert r["blocks"] == 2 and r["steps_per_block"] == 2 and r["batch"] == 16
+        # a block of 2 steps, extrapolated to the 3750 steps of 60,000 images in batches of 16
+        assert r["epoch_s"] == pytest.approx(r["block_median_s"] * 3750 / 2, rel=1e-12) and r["epoch_s"] > 0
+        assert r["epoch_p10_s"] <= r["epoch_s"] <= r["epoch_p90_s"]
+        assert r["ratio_vs_pytorch"] == pytest.approx(r["epoch_s"] / rows[(head, "pytorch")]["epoch_s"], rel=1e-12)
+        assert r["ratio_vs_dense_head"] == pytest.approx(r["epoch_s"] / rows[("dense", impl)]["epoch_s"], rel=1e-12)
+    assert rows[("circulant", "minicirc-numba")]["numba_backend_workers"] == 1
+    meta = report["meta"]
+    assert meta["threads"]["numba"] == 1 and meta["threads"]["torch"] == 1 and meta["argv"] == argv
+    assert "extrapolated to 3750 steps" in meta["timing"]
+    md = (tmp_path / "cnn_epoch_bench.md").read_text()
+    assert "python -m benchmarks.cnn_epoch --heads circulant dense" in md and "| circulant | pytorch |" in md
+    assert capsys.readouterr().out.count("threads in use: numba 1, torch 1") == 1
+
+
+def test_cnn_epoch_benchmark_times_the_steps_it_says(monkeypatch, keep_threads):
+    """Every timed block runs --steps optimizer steps on each side, and the sides take turns."""
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_epoch, cnn_runs
+
+    log = []
+    real = cnn_runs._Run.steps
+
+    def spy(self, k):
+        log.append((type(self).__name__, k))
+        real(self, k)
+
+    monkeypatch.setattr(cnn_runs._Run, "steps", spy)
+    rows = cnn_epoch.time_cnn(["circulant"], ["numpy"], 3, 2, 1, settle=0, batch=8, train_limit=40)
+    # one untimed block and one sizing block each, then two timed turns
+    assert log == [("MinicircCNN", 3)] * 2 + [("TorchCNN", 3)] * 2 + [("MinicircCNN", 3), ("TorchCNN", 3)] * 2
+    assert {r["impl"] for r in rows} == {"minicirc-numpy", "pytorch"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--heads", "block"], "--heads block needs --block K"),
+    (["--heads", "conv"], "unknown head 'conv'"),
+    (["--heads", "dense", "dense"], "head 'dense' given twice"),
+    (["--steps", "0"], "--steps: expected a positive integer"),
+    (["--settle", "-1"], "--settle: expected a number >= 0"),
+])
+def test_cnn_epoch_benchmark_refuses_bad_options(argv, message, capsys):
+    from benchmarks import cnn_epoch
+
+    with pytest.raises(SystemExit) as e:
+        cnn_epoch.parse_args(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
