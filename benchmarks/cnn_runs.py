@@ -79,11 +79,11 @@ class MinicircCNN(_Run):
 
     def __init__(self, head: str, X: np.ndarray, y: np.ndarray, recipe: SimpleNamespace, *, backend: str = "numpy",
                  seed: int = 0, hidden: int = 500, block: Optional[int] = None,
-                 total_steps: Optional[int] = None) -> None:
+                 total_steps: Optional[int] = None, dtype: Any = np.float32) -> None:
         self.backend = get_backend(backend)
-        super().__init__(X, y, recipe, seed, total_steps, self.backend.asarray)
+        super().__init__(X.astype(dtype, copy=False), y, recipe, seed, total_steps, self.backend.asarray)
         self.model = build_cnn(head, hidden=hidden, block=block, dropout=recipe.dropout, rng=seed,
-                               backend=self.backend)
+                               dtype=dtype, backend=self.backend)
         self.loss = SoftmaxCrossEntropy(check_labels=False)   # MNIST's labels were checked on load
         self.opt = make_optimizer(recipe, self.model)
         self.model.train()
@@ -98,15 +98,17 @@ class TorchCNN(_Run):
     ``seed`` draws its weights, its dropout masks (PyTorch's global generator) and the batches."""
 
     def __init__(self, head: str, X: np.ndarray, y: np.ndarray, recipe: SimpleNamespace, *, seed: int = 0,
-                 hidden: int = 500, block: Optional[int] = None, total_steps: Optional[int] = None) -> None:
+                 hidden: int = 500, block: Optional[int] = None, total_steps: Optional[int] = None,
+                 dtype: Any = np.float32) -> None:
         import torch
 
         from .torch_models import build_torch_cnn, torch_optimizer
 
-        super().__init__(X, y, recipe, seed, total_steps)
+        super().__init__(X.astype(dtype, copy=False), y, recipe, seed, total_steps)
         self.torch = torch
         torch.manual_seed(seed)
         self.model = build_torch_cnn(head, hidden=hidden, block=block, dropout=recipe.dropout, seed=seed)
+        self.model.to(getattr(torch, np.dtype(dtype).name))
         self.opt = torch_optimizer(self.model, recipe)
         self.loss = torch.nn.CrossEntropyLoss()
         self.model.train()

@@ -565,3 +565,51 @@ def test_cnn_epoch_benchmark_refuses_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         cnn_epoch.parse_args(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cnn_twins_smoke(tmp_path, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_twins
+
+    argv = ["--heads", "circulant", "block", "--block", "100", "--seeds", "0", "1", "--epochs", "1",
+            "--train-limit", "256", "--test-limit", "200", "--threads", "1", "--out", str(tmp_path)]
+    assert cnn_twins.main(argv) == 0
+    report = json.loads((tmp_path / "cnn_twins.json").read_text())
+    rows = {r["head"]: r for r in report["results"]}
+    assert set(rows) == {"circulant", "block"} and rows["block"]["block"] == 100
+    for r in rows.values():
+        assert r["seeds"] == [0, 1] and len(r["test_errors"]) == 2 and r["epochs"] == 1
+        assert all(0 <= e <= 100 for e in r["test_errors"]) and r["test_images"] == 200
+        assert r["mean"] == pytest.approx(statistics.mean(r["test_errors"]))
+        assert r["std"] == pytest.approx(statistics.stdev(r["test_errors"]))       # the sample std
+    meta = report["meta"]
+    assert meta["threads"]["torch"] == 1 and meta["recipe"]["optimizer"] == "adamw" and meta["recipe"]["epochs"] == 1
+    md = (tmp_path / "cnn_twins.md").read_text()
+    assert "| block (k=100) |" in md and "python -m benchmarks.cnn_twins --heads circulant block" in md
+    assert capsys.readouterr().out.count("pytorch cnn circulant seed ") == 2
+
+
+def test_cnn_twin_trains_as_minicirc_does():
+    """Same weights, batches, recipe and schedule (float64, no dropout): after a few AdamW steps
+    at the cosine schedule's rates the twin's weights are minicirc's."""
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks.cnn_runs import MinicircCNN, TorchCNN, cnn_recipe
+    from benchmarks.torch_models import copy_weights, twin_arrays
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 784)).astype(np.float32), rng.integers(0, 10, 40)
+    recipe = cnn_recipe(dropout=0.0, batch_size=16, epochs=2)
+    ours = MinicircCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    twin = TorchCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    copy_weights(ours.model, twin.model)
+    assert ours.total_steps == twin.total_steps == 6
+    ours.steps(4)
+    twin.steps(4)
+    assert ours.opt.lr == twin.opt.param_groups[0]["lr"] == pytest.approx(recipe.lr * 0.5 * (1 + np.cos(np.pi * 3 / 6)))
+    theirs = twin_arrays(ours.model, twin.model)
+    for name, p in ours.model.named_parameters():
+        scale = np.abs(p).max()
+        np.testing.assert_allclose(theirs[name], p, rtol=0, atol=1e-9 * scale, err_msg=name)
+    first = MinicircCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    moved = max(np.abs(p - dict(first.model.named_parameters())[n]).max() for n, p in ours.model.named_parameters())
+    assert moved > 1e-4                            # they trained: the comparison is not of initial weights
