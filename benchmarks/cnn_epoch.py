@@ -12,7 +12,11 @@ other. Every implementation of every head takes turns, one block each, ``--repea
 (after one untimed block and one sizing block), with a ``--settle`` pause before each block
 so that the previous block's spinning threads (OpenBLAS, OpenMP) are idle. The table reports
 the median block, extrapolated to one epoch of 60,000 images (``ceil(60000 / batch)`` steps),
-its ratio to PyTorch's, and each implementation's circulant head against its dense head.
+with the 10th-90th percentile range, its ratio to PyTorch's, and each implementation's
+circulant head against its dense head; the report keeps every block's seconds. On a machine
+shared with other work the blocks that meet a busy neighbour are several times slower, and
+two-thread blocks suffer most (a parallel region waits for its slowest thread): read the
+percentiles before the median there.
 ``--out`` writes it as ``DIR/cnn_epoch_bench.{md,json}`` with the command, versions and threads.
 
 Threads as in ``benchmarks.epoch``: ``--threads`` sets PyTorch's, Numba's and minicirc's numba
@@ -40,12 +44,16 @@ HEADS = ("circulant", "dense", "block")
 EPOCH_IMAGES = 60_000
 
 
-def settled(pause: float) -> Any:
-    """A timer that waits ``pause`` seconds, untimed, before each block of calls."""
+def settled(pause: float, record: Optional[List[float]] = None) -> Any:
+    """A timer that waits ``pause`` seconds, untimed, before each block of calls, and appends
+    each call's seconds to ``record`` when given (the sizing call's too: drop the first)."""
     def timer(step: Any, calls: int) -> List[float]:
         if pause:
             time.sleep(pause)
-        return host_timer(step, calls)
+        got = host_timer(step, calls)
+        if record is not None:
+            record.extend(got)
+        return got
     return timer
 
 
@@ -71,10 +79,10 @@ def time_cnn(heads: List[str], backends: List[str], steps: int, repeats: int, th
             workers[f"{head}/minicirc-{bk}"] = _numba_workers(run, threads)
         runs[f"{head}/pytorch"] = TorchCNN(head, X, y, recipe, block=block)
         workers[f"{head}/pytorch"] = None
-    timer = settled(settle)
+    seconds: Dict[str, List[float]] = {name: [] for name in runs}
     times = round_robin({name: (lambda run=run: run.steps(steps)) for name, run in runs.items()},
                         calls=repeats, per_round=1, budget=1e9, min_calls=repeats,
-                        timers={name: timer for name in runs})
+                        timers={name: settled(settle, seconds[name]) for name in runs})
     per_epoch = math.ceil(EPOCH_IMAGES / recipe.batch_size) / steps          # blocks per epoch
     rows = []
     for name, t in times.items():
@@ -82,7 +90,8 @@ def time_cnn(heads: List[str], backends: List[str], steps: int, repeats: int, th
         rows.append({"head": head, "impl": impl, "block_median_s": t["median_ms"] / 1e3,
                      "step_median_ms": t["median_ms"] / steps, "epoch_s": t["median_ms"] / 1e3 * per_epoch,
                      "epoch_p10_s": t["p10_ms"] / 1e3 * per_epoch, "epoch_p90_s": t["p90_ms"] / 1e3 * per_epoch,
-                     "blocks": t["calls"], "steps_per_block": steps, "batch": recipe.batch_size,
+                     "blocks": t["calls"], "block_seconds": seconds[name][1:],    # [0]: the sizing call
+                     "steps_per_block": steps, "batch": recipe.batch_size,
                      "numba_backend_workers": workers[name]})
     epoch = {(r["head"], r["impl"]): r["epoch_s"] for r in rows}
     for r in rows:

@@ -276,7 +276,7 @@ def test_cpu_all_pins_every_librarys_threads_before_python_starts():
     assert any("$(uptime)" in line for line in machine) and any("$(nproc)" in line for line in machine)
     assert any('tee "$OUT/machine.txt"' in line for line in lines)
     for line in lines:
-        if "benchmarks.layer" in line or "benchmarks.epoch" in line:
+        if re.search(r"benchmarks\.(layer|epoch|cnn_epoch)\b", line):
             # every library on the script's threads, or all of them on one (the one-thread row)
             one = all(f"{v}=1" in line for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                  "NUMBA_NUM_THREADS")) and "--threads 1" in line
@@ -519,6 +519,7 @@ def test_cnn_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
     assert set(rows) == {(h, i) for h in ("circulant", "dense") for i in ("minicirc-numpy", "minicirc-numba", "pytorch")}
     for (head, impl), r in rows.items():
         assert r["blocks"] == 2 and r["steps_per_block"] == 2 and r["batch"] == 16
+        assert len(r["block_seconds"]) == 2 and r["block_median_s"] == pytest.approx(statistics.median(r["block_seconds"]))
         # a block of 2 steps, extrapolated to the 3750 steps of 60,000 images in batches of 16
         assert r["epoch_s"] == pytest.approx(r["block_median_s"] * 3750 / 2, rel=1e-12) and r["epoch_s"] > 0
         assert r["epoch_p10_s"] <= r["epoch_s"] <= r["epoch_p90_s"]
