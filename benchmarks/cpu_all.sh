@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every CPU benchmark behind docs/benchmarks.md, in one go (about 6 minutes on 2 cores).
+# Every CPU benchmark behind docs/benchmarks.md, in one go (about 11 minutes on 2 cores).
 # Needs PyTorch as the reference: pip install -e ".[bench]" (or pip install torch==2.13.0 here).
 # Run on a quiet machine: the timings are medians, but a busy neighbour still moves them
 # (machine.txt records the load average before the first benchmark).
@@ -43,6 +43,14 @@ done > "$OUT/headline_runs.log"
 # 2. One MNIST epoch of the circulant and dense MLPs against their PyTorch twins.
 python -m benchmarks.epoch --models circulant dense --backends numpy numba --repeats 3 --threads "$THREADS" \
   --out "$OUT" | tee "$OUT/epoch_bench.log"
+#    And one epoch of the CNN (LeNet trunk) with its circulant and its dense head against their
+#    PyTorch twins, on the script's threads and on one thread (the steadier figure when the
+#    machine is shared: a busy neighbour stalls two-thread blocks most).
+python -m benchmarks.cnn_epoch --heads circulant dense --backends numpy numba --steps 20 --repeats 9 \
+  --threads "$THREADS" --out "$OUT" | tee "$OUT/cnn_epoch_bench.log"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
+  python -m benchmarks.cnn_epoch --heads circulant dense --backends numpy numba --steps 20 --repeats 9 \
+  --threads 1 --out "$OUT/one-thread" | tee "$OUT/one-thread/cnn_epoch_bench.log"
 # 3. The block-circulant layer against block size.
 python -m benchmarks.block --out "$OUT" | tee "$OUT/block_bench.log"
 # 4. Where one training step's time goes.

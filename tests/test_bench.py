@@ -276,7 +276,7 @@ def test_cpu_all_pins_every_librarys_threads_before_python_starts():
     assert any("$(uptime)" in line for line in machine) and any("$(nproc)" in line for line in machine)
     assert any('tee "$OUT/machine.txt"' in line for line in lines)
     for line in lines:
-        if "benchmarks.layer" in line or "benchmarks.epoch" in line:
+        if re.search(r"benchmarks\.(layer|epoch|cnn_epoch)\b", line):
             # every library on the script's threads, or all of them on one (the one-thread row)
             one = all(f"{v}=1" in line for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                  "NUMBA_NUM_THREADS")) and "--threads 1" in line
@@ -503,3 +503,114 @@ def test_the_timed_epoch_trains_as_minicirc_train_does(tmp_path):
     assert trainer.step == run.step
     for (name, p), (_, q) in zip(run.model.named_parameters(), trainer.model.named_parameters()):
         np.testing.assert_array_equal(p, q, err_msg=name)
+
+
+# -- the CNN: its epoch benchmark and its PyTorch twins' training ---------------------------------
+
+def test_cnn_epoch_benchmark_smoke(tmp_path, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_epoch
+
+    argv = ["--heads", "circulant", "dense", "--backends", "numpy", "numba", "--steps", "2", "--repeats", "2",
+            "--batch", "16", "--settle", "0", "--threads", "1", "--train-limit", "64", "--out", str(tmp_path)]
+    assert cnn_epoch.main(argv) == 0
+    report = json.loads((tmp_path / "cnn_epoch_bench.json").read_text())
+    rows = {(r["head"], r["impl"]): r for r in report["results"]}
+    assert set(rows) == {(h, i) for h in ("circulant", "dense") for i in ("minicirc-numpy", "minicirc-numba", "pytorch")}
+    for (head, impl), r in rows.items():
+        assert r["blocks"] == 2 and r["steps_per_block"] == 2 and r["batch"] == 16
+        assert len(r["block_seconds"]) == 2 and r["block_median_s"] == pytest.approx(statistics.median(r["block_seconds"]))
+        # a block of 2 steps, extrapolated to the 3750 steps of 60,000 images in batches of 16
+        assert r["epoch_s"] == pytest.approx(r["block_median_s"] * 3750 / 2, rel=1e-12) and r["epoch_s"] > 0
+        assert r["epoch_p10_s"] <= r["epoch_s"] <= r["epoch_p90_s"]
+        assert r["ratio_vs_pytorch"] == pytest.approx(r["epoch_s"] / rows[(head, "pytorch")]["epoch_s"], rel=1e-12)
+        assert r["ratio_vs_dense_head"] == pytest.approx(r["epoch_s"] / rows[("dense", impl)]["epoch_s"], rel=1e-12)
+    assert rows[("circulant", "minicirc-numba")]["numba_backend_workers"] == 1
+    meta = report["meta"]
+    assert meta["threads"]["numba"] == 1 and meta["threads"]["torch"] == 1 and meta["argv"] == argv
+    assert "extrapolated to 3750 steps" in meta["timing"]
+    md = (tmp_path / "cnn_epoch_bench.md").read_text()
+    assert "python -m benchmarks.cnn_epoch --heads circulant dense" in md and "| circulant | pytorch |" in md
+    assert capsys.readouterr().out.count("threads in use: numba 1, torch 1") == 1
+
+
+def test_cnn_epoch_benchmark_times_the_steps_it_says(monkeypatch, keep_threads):
+    """Every timed block runs --steps optimizer steps on each side, and the sides take turns."""
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_epoch, cnn_runs
+
+    log = []
+    real = cnn_runs._Run.steps
+
+    def spy(self, k):
+        log.append((type(self).__name__, k))
+        real(self, k)
+
+    monkeypatch.setattr(cnn_runs._Run, "steps", spy)
+    rows = cnn_epoch.time_cnn(["circulant"], ["numpy"], 3, 2, 1, settle=0, batch=8, train_limit=40)
+    # one untimed block and one sizing block each, then two timed turns
+    assert log == [("MinicircCNN", 3)] * 2 + [("TorchCNN", 3)] * 2 + [("MinicircCNN", 3), ("TorchCNN", 3)] * 2
+    assert {r["impl"] for r in rows} == {"minicirc-numpy", "pytorch"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--heads", "block"], "--heads block needs --block K"),
+    (["--heads", "conv"], "unknown head 'conv'"),
+    (["--heads", "dense", "dense"], "head 'dense' given twice"),
+    (["--steps", "0"], "--steps: expected a positive integer"),
+    (["--settle", "-1"], "--settle: expected a number >= 0"),
+])
+def test_cnn_epoch_benchmark_refuses_bad_options(argv, message, capsys):
+    from benchmarks import cnn_epoch
+
+    with pytest.raises(SystemExit) as e:
+        cnn_epoch.parse_args(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cnn_twins_smoke(tmp_path, keep_threads, capsys):
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks import cnn_twins
+
+    argv = ["--heads", "circulant", "block", "--block", "100", "--seeds", "0", "1", "--epochs", "1",
+            "--train-limit", "256", "--test-limit", "200", "--threads", "1", "--out", str(tmp_path)]
+    assert cnn_twins.main(argv) == 0
+    report = json.loads((tmp_path / "cnn_twins.json").read_text())
+    rows = {r["head"]: r for r in report["results"]}
+    assert set(rows) == {"circulant", "block"} and rows["block"]["block"] == 100
+    for r in rows.values():
+        assert r["seeds"] == [0, 1] and len(r["test_errors"]) == 2 and r["epochs"] == 1
+        assert all(0 <= e <= 100 for e in r["test_errors"]) and r["test_images"] == 200
+        assert r["mean"] == pytest.approx(statistics.mean(r["test_errors"]))
+        assert r["std"] == pytest.approx(statistics.stdev(r["test_errors"]))       # the sample std
+    meta = report["meta"]
+    assert meta["threads"]["torch"] == 1 and meta["recipe"]["optimizer"] == "adamw" and meta["recipe"]["epochs"] == 1
+    md = (tmp_path / "cnn_twins.md").read_text()
+    assert "| block (k=100) |" in md and "python -m benchmarks.cnn_twins --heads circulant block" in md
+    assert capsys.readouterr().out.count("pytorch cnn circulant seed ") == 2
+
+
+def test_cnn_twin_trains_as_minicirc_does():
+    """Same weights, batches, recipe and schedule (float64, no dropout): after a few AdamW steps
+    at the cosine schedule's rates the twin's weights are minicirc's."""
+    pytest.importorskip("torch", reason="PyTorch is the benchmark's reference (pip install torch)")
+    from benchmarks.cnn_runs import MinicircCNN, TorchCNN, cnn_recipe
+    from benchmarks.torch_models import copy_weights, twin_arrays
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 784)).astype(np.float32), rng.integers(0, 10, 40)
+    recipe = cnn_recipe(dropout=0.0, batch_size=16, epochs=2)
+    ours = MinicircCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    twin = TorchCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    copy_weights(ours.model, twin.model)
+    assert ours.total_steps == twin.total_steps == 6
+    ours.steps(4)
+    twin.steps(4)
+    assert ours.opt.lr == twin.opt.param_groups[0]["lr"] == pytest.approx(recipe.lr * 0.5 * (1 + np.cos(np.pi * 3 / 6)))
+    theirs = twin_arrays(ours.model, twin.model)
+    for name, p in ours.model.named_parameters():
+        scale = np.abs(p).max()
+        np.testing.assert_allclose(theirs[name], p, rtol=0, atol=1e-9 * scale, err_msg=name)
+    first = MinicircCNN("circulant", X, y, recipe, hidden=64, dtype=np.float64)
+    moved = max(np.abs(p - dict(first.model.named_parameters())[n]).max() for n, p in ours.model.named_parameters())
+    assert moved > 1e-4                            # they trained: the comparison is not of initial weights
