@@ -122,6 +122,26 @@ def test_unfit_inputs_fall_back_to_numpy(bk):
     same(small.maxpool(x, 2, 2)[1], REF.maxpool(x, 2, 2)[1])
 
 
+def test_arguments_the_kernels_cannot_take_get_numpys_answer(bk):
+    # the kernels index without bounds checks: shapes that do not fit must never reach them
+    rng = np.random.default_rng(1)
+    x = images(rng, (2, 3, 6, 6), np.float32)
+    y, arg = REF.maxpool(x, 2, 2)
+    dy = images(rng, y.shape, np.float32)
+    with pytest.raises(ValueError):
+        bk.maxpool_backward(dy, arg, (2, 4, 6, 6), 2, 2)       # 4 channels against dy's 3
+    with pytest.raises(ValueError):
+        bk.maxpool_backward(dy, arg, (2, 3, 6), 2, 2)
+    # 9x9 images have 4x4 windows, not dy's 3x3; NumPy fills what dy reaches, so must this
+    same(bk.maxpool_backward(dy, arg, (2, 3, 9, 9), 2, 2), REF.maxpool_backward(dy, arg, (2, 3, 9, 9), 2, 2))
+    bad = arg.copy()
+    bad.reshape(-1)[::3] = 200                       # no position of a 2x2 window: no gradient
+    same(bk.maxpool_backward(dy, bad, x.shape, 2, 2), REF.maxpool_backward(dy, bad, x.shape, 2, 2))
+    cols = REF.im2col(x, 3, 1, 0)
+    with pytest.raises(ValueError):
+        bk.col2im(cols, (2, 3, 7, 7), 3, 1, 0)           # cols of 6x6 images, not 7x7
+
+
 def trunk(backend, dtype, stride, padding):
     c = dict(backend=backend, dtype=dtype)
     return Sequential(Conv2D(2, 4, 3, stride=stride, padding=padding, rng=0, **c), ReLU(**c),

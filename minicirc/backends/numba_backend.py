@@ -58,6 +58,14 @@ _EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
              np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
 
 
+def _window(k: Any, stride: Any, padding: Any) -> bool:
+    """Window sizes the kernels can take; others (which the layers never pass) go to NumPy,
+    which raises or answers as it does on every backend. The kernels do not check bounds,
+    so the backend checks every shape they index by before calling them."""
+    return (all(isinstance(v, (int, np.integer)) for v in (k, stride, padding))
+            and k >= 1 and stride >= 1 and padding >= 0)
+
+
 class NumbaBackend(Backend):
     """scipy.fft transforms plus Numba products; the size rules are in the module docstring.
 
@@ -203,12 +211,12 @@ class NumbaBackend(Backend):
     def _images(self, *arrays: Any) -> bool:
         """C-contiguous ndarrays of one float dtype, the first big enough for a kernel."""
         a = arrays[0]
-        return (self._big(a) and all(isinstance(b, np.ndarray) and b.flags.c_contiguous
+        return (self._big(a) and a.size > 0 and all(isinstance(b, np.ndarray) and b.flags.c_contiguous
                                      for b in arrays)
                 and a.dtype in _REAL and all(b.dtype == a.dtype for b in arrays))
 
     def im2col(self, x: Any, k: int, stride: int, padding: int) -> Any:
-        if not (self._images(x) and x.ndim == 4):
+        if not (self._images(x) and x.ndim == 4 and _window(k, stride, padding)):
             return Backend.im2col(self, x, k, stride, padding)
         B, C, H, W = x.shape
         ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
@@ -220,7 +228,8 @@ class NumbaBackend(Backend):
     def col2im(self, cols: Any, x_shape: tuple, k: int, stride: int, padding: int) -> Any:
         B, C, H, W = x_shape
         ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
-        if not (self._images(cols) and cols.shape == (C * k * k, ho * wo * B)):
+        if not (self._images(cols) and _window(k, stride, padding)
+                and cols.shape == (C * k * k, ho * wo * B)):
             return Backend.col2im(self, cols, x_shape, k, stride, padding)
         dx = np.empty(x_shape, cols.dtype)
         self._kernel(cols.size, KW.col2im, KW.col2im_serial)(
@@ -236,7 +245,7 @@ class NumbaBackend(Backend):
         return out
 
     def maxpool(self, x: Any, k: int, stride: int) -> Any:
-        if not (self._images(x) and x.ndim == 4):
+        if not (self._images(x) and x.ndim == 4 and _window(k, stride, 0)):
             return Backend.maxpool(self, x, k, stride)
         B, C, H, W = x.shape
         ho, wo = out_size(H, k, stride, 0), out_size(W, k, stride, 0)
@@ -248,7 +257,9 @@ class NumbaBackend(Backend):
 
     def maxpool_backward(self, dy: Any, arg: Any, x_shape: tuple, k: int, stride: int) -> Any:
         if not (self._images(dy) and isinstance(arg, np.ndarray) and arg.flags.c_contiguous
-                and arg.dtype in _ARG and dy.ndim == 4 and arg.shape == dy.shape):
+                and arg.dtype in _ARG and dy.ndim == 4 and arg.shape == dy.shape and _window(k, stride, 0)
+                and len(x_shape) == 4 and tuple(x_shape[:2]) == dy.shape[:2]
+                and (out_size(x_shape[2], k, stride, 0), out_size(x_shape[3], k, stride, 0)) == dy.shape[2:]):
             return Backend.maxpool_backward(self, dy, arg, x_shape, k, stride)
         dx = np.empty(x_shape, dy.dtype)
         planes = (-1,) + tuple(dy.shape[2:])

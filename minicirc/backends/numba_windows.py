@@ -181,7 +181,8 @@ def maxpool_backward(dy, arg, k, s, dx):
         for h in range(ho - 1, -1, -1):
             for w in range(wo - 1, -1, -1):
                 t = np.int64(arg[p, h, w])
-                dx[p, s * h + t // k, s * w + t % k] += dy[p, h, w]
+                if 0 <= t < k * k:                              # else no window position: no gradient,
+                    dx[p, s * h + t // k, s * w + t % k] += dy[p, h, w]   # as in NumPy's (arg == t)
 
 
 maxpool_backward, maxpool_backward_serial = twins(maxpool_backward)
