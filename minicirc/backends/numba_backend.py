@@ -11,7 +11,12 @@ float32 as complex64. Threads pay off only on enough work, so sizes decide:
   ``sign_flip``) run as the NumPy expression of the reference backend (a Numba call costs
   about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
   Numba kernel; from ``kernel_parallel_min`` elements on (if given,
-  and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads.
+  and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads;
+- image windows (``im2col``, ``col2im``, ``batch_first``, ``maxpool``, ``maxpool_backward``,
+  the convolution and pooling layers' work): from ``kernel_min`` elements on, one-pass Numba
+  kernels (numba_windows.py) equal bit for bit to the NumPy versions of windows.py, serial or
+  parallel by the same ``kernel_parallel_min`` rule; below it, or for arrays that are not
+  C-contiguous float32/float64, the NumPy versions.
 
 Why the parallel kernels are off by default: the kernel itself gets faster, but Numba's
 OpenMP workers spin for a while after each parallel region, take the core that pocketfft or
@@ -40,14 +45,25 @@ except ImportError as e:  # pragma: no cover - numba is a dependency, but say so
     raise RuntimeError("the 'numba' backend needs the numba package (pip install numba)") from e
 
 from . import numba_kernels as K
+from . import numba_windows as KW
 from .base import Backend
+from .windows import out_size
 from .numpy_backend import NumpyBackend
 
 _REAL = (np.dtype(np.float32), np.dtype(np.float64))
+_ARG = (np.dtype(np.uint8), np.dtype(np.int32))
 _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 # Exponent field of each float type, and the unsigned integer of the same width.
 _EXPONENT = {np.dtype(np.float32): (np.uint32, np.uint32(0x7F800000)),
              np.dtype(np.float64): (np.uint64, np.uint64(0x7FF0000000000000))}
+
+
+def _window(k: Any, stride: Any, padding: Any) -> bool:
+    """Window sizes the kernels can take; others (which the layers never pass) go to NumPy,
+    which raises or answers as it does on every backend. The kernels do not check bounds,
+    so the backend checks every shape they index by before calling them."""
+    return (all(isinstance(v, (int, np.integer)) for v in (k, stride, padding))
+            and k >= 1 and stride >= 1 and padding >= 0)
 
 
 class NumbaBackend(Backend):
@@ -187,3 +203,66 @@ class NumbaBackend(Backend):
         DW = np.zeros((G.shape[1], X.shape[1], X.shape[2]), G.dtype)
         k(X, G, DW)
         return DW
+
+    # -- image windows (the convolution and pooling layers) ---------------------------------
+    # One pass each instead of windows.py's k * k passes and transposes (numba_windows.py),
+    # for C-contiguous float arrays of at least kernel_min elements; anything else goes to
+    # the NumPy versions, which give the same numbers.
+    def _images(self, *arrays: Any) -> bool:
+        """C-contiguous ndarrays of one float dtype, the first big enough for a kernel."""
+        a = arrays[0]
+        return (self._big(a) and a.size > 0 and all(isinstance(b, np.ndarray) and b.flags.c_contiguous
+                                     for b in arrays)
+                and a.dtype in _REAL and all(b.dtype == a.dtype for b in arrays))
+
+    def im2col(self, x: Any, k: int, stride: int, padding: int) -> Any:
+        if not (self._images(x) and x.ndim == 4 and _window(k, stride, padding)):
+            return Backend.im2col(self, x, k, stride, padding)
+        B, C, H, W = x.shape
+        ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
+        xt = np.empty((C, H + 2 * padding, W + 2 * padding, B), x.dtype)
+        cols = np.empty((C, k, k, ho, wo, B), x.dtype)
+        self._kernel(cols.size, KW.im2col, KW.im2col_serial)(x, k, stride, padding, xt, cols)
+        return cols.reshape(C * k * k, ho * wo * B)
+
+    def col2im(self, cols: Any, x_shape: tuple, k: int, stride: int, padding: int) -> Any:
+        B, C, H, W = x_shape
+        ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
+        if not (self._images(cols) and _window(k, stride, padding)
+                and cols.shape == (C * k * k, ho * wo * B)):
+            return Backend.col2im(self, cols, x_shape, k, stride, padding)
+        dx = np.empty(x_shape, cols.dtype)
+        self._kernel(cols.size, KW.col2im, KW.col2im_serial)(
+            cols.reshape(C, k, k, ho, wo, B), k, stride, padding, dx)
+        return dx
+
+    def batch_first(self, a: Any) -> Any:
+        if not (self._images(a) and a.ndim >= 2):
+            return Backend.batch_first(self, a)
+        out = np.empty((a.shape[-1],) + a.shape[:-1], a.dtype)
+        self._kernel(a.size, KW.batch_first, KW.batch_first_serial)(
+            a.reshape(-1, a.shape[-1]), out.reshape(a.shape[-1], -1))
+        return out
+
+    def maxpool(self, x: Any, k: int, stride: int) -> Any:
+        if not (self._images(x) and x.ndim == 4 and _window(k, stride, 0)):
+            return Backend.maxpool(self, x, k, stride)
+        B, C, H, W = x.shape
+        ho, wo = out_size(H, k, stride, 0), out_size(W, k, stride, 0)
+        y = np.empty((B, C, ho, wo), x.dtype)
+        arg = np.empty(y.shape, np.uint8 if k * k <= 256 else np.int32)   # as windows.maxpool
+        self._kernel(x.size, KW.maxpool, KW.maxpool_serial)(
+            x.reshape(B * C, H, W), k, stride, y.reshape(B * C, ho, wo), arg.reshape(B * C, ho, wo))
+        return y, arg
+
+    def maxpool_backward(self, dy: Any, arg: Any, x_shape: tuple, k: int, stride: int) -> Any:
+        if not (self._images(dy) and isinstance(arg, np.ndarray) and arg.flags.c_contiguous
+                and arg.dtype in _ARG and dy.ndim == 4 and arg.shape == dy.shape and _window(k, stride, 0)
+                and len(x_shape) == 4 and tuple(x_shape[:2]) == dy.shape[:2]
+                and (out_size(x_shape[2], k, stride, 0), out_size(x_shape[3], k, stride, 0)) == dy.shape[2:]):
+            return Backend.maxpool_backward(self, dy, arg, x_shape, k, stride)
+        dx = np.empty(x_shape, dy.dtype)
+        planes = (-1,) + tuple(dy.shape[2:])
+        self._kernel(dx.size, KW.maxpool_backward, KW.maxpool_backward_serial)(
+            dy.reshape(planes), arg.reshape(planes), k, stride, dx.reshape((-1,) + tuple(x_shape[2:])))
+        return dx
