@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
@@ -35,7 +34,7 @@ from . import write_report
 from .args import nonneg_float, positive_int
 from .epoch import _names, _numba_workers
 from .layer import CPU_BACKENDS
-from .timing import TooManyThreads, describe_threads, host_timer, pinned_threads, round_robin, run_meta, \
+from .timing import main_with_torch, describe_threads, host_timer, round_robin, run_meta, \
     threads_in_use
 
 #: The heads with a PyTorch twin that this benchmark times (block needs a block size: --block).
@@ -134,23 +133,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if "block" in args.heads and args.block is None:
         p.error("--heads block needs --block K (the block size)")
-    if args.threads is None:
-        import numba
-
-        args.threads = numba.get_num_threads()
     args.parser = p
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    try:
-        with pinned_threads(args.threads, torch):     # and the caller's counts back afterwards
-            return _main(args, torch, sys.argv[1:] if argv is None else list(argv))
-    except TooManyThreads as e:
-        args.parser.error(f"--threads: {e}")    # exits
+    return main_with_torch(parse_args(argv), _main, argv)
 
 
 def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
@@ -27,7 +26,7 @@ from . import write_report
 from .args import nonneg_int, positive_int
 from .cnn_epoch import HEADS
 from .epoch import _names
-from .timing import TooManyThreads, describe_threads, pinned_threads, run_meta, threads_in_use
+from .timing import main_with_torch, describe_threads, run_meta, threads_in_use
 
 
 def train_twins(heads: List[str], seeds: List[int], *, epochs: Optional[int] = None, block: Optional[int] = None,
@@ -91,23 +90,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if "block" in args.heads and args.block is None:
         p.error("--heads block needs --block K (the block size)")
-    if args.threads is None:
-        import numba
-
-        args.threads = numba.get_num_threads()
     args.parser = p
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    try:
-        with pinned_threads(args.threads, torch):
-            return _main(args, torch, sys.argv[1:] if argv is None else list(argv))
-    except TooManyThreads as e:
-        args.parser.error(f"--threads: {e}")    # exits
+    return main_with_torch(parse_args(argv), _main, argv)
 
 
 def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from . import write_report
 from .layer import CPU_BACKENDS, distinct
-from .timing import TooManyThreads, describe_threads, pinned_threads, run_meta, threads_in_use
+from .timing import main_with_torch, describe_threads, run_meta, threads_in_use
 from .args import nonneg_int, positive_int
 
 #: The model kinds that have a PyTorch twin in benchmarks.torch_models (not "block").
@@ -183,23 +182,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2])
     p.add_argument("--epochs", type=positive_int, default=None, help="with --full: default the recipe's")
     args = p.parse_args(argv)
-    if args.threads is None:
-        import numba
-
-        args.threads = numba.get_num_threads()
     args.parser = p
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    try:
-        with pinned_threads(args.threads, torch):     # and the caller's counts back afterwards
-            return _main(args, torch, sys.argv[1:] if argv is None else list(argv))
-    except TooManyThreads as e:
-        args.parser.error(f"--threads: {e}")    # exits
+    return main_with_torch(parse_args(argv), _main, argv)
 
 
 def _main(args: argparse.Namespace, torch: Any, argv: List[str]) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -195,3 +196,22 @@ def run_meta(argv: List[str], torch: Any = None, **extra: Any) -> Dict[str, Any]
             "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "load_avg_1_5_15min": load, "threads": threads_in_use(torch),
             **extra, "argv": list(argv)}
+
+
+def main_with_torch(args: Any, body: Callable[[Any, Any, List[str]], int], argv: Optional[List[str]]) -> int:
+    """Run ``body(args, torch, argv)`` with PyTorch, NumPy's BLAS and Numba pinned to
+    ``args.threads`` (None: Numba's count, the number of cores), and the caller's counts back
+    afterwards: a benchmark's ``main``. A count the machine cannot give is a usage error of
+    ``args.parser``."""
+    if args.threads is None:
+        import numba
+
+        args.threads = numba.get_num_threads()
+    import torch
+
+    try:
+        with pinned_threads(args.threads, torch):
+            return body(args, torch, sys.argv[1:] if argv is None else list(argv))
+    except TooManyThreads as e:
+        args.parser.error(f"--threads: {e}")    # exits
+        raise                                   # unreachable: error() exits
