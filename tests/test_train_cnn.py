@@ -13,6 +13,7 @@ from minicirc.mnist import load_mnist, write_idx
 from minicirc.mnist.checkpoint import CheckpointError, read_checkpoint
 from minicirc.mnist.cli import main
 from minicirc.mnist.train import ConfigError, TrainConfig, Trainer, TrainingStopped, train
+from test_train import InterruptAfter   # Ctrl-C after n steps, as the MLP's resume tests stop
 
 CONV = (20 * 1 * 25 + 20) + (50 * 20 * 25 + 50)          # 25,570: the trunk, whatever the head
 OUT = 500 * 10 + 10                                      # the dense output layer
@@ -93,21 +94,6 @@ def test_evaluate_feeds_images_and_agrees_with_training(circulant_run, data, cap
     counts = np.array([[int(v) for v in line.split()[1:]] for line in said.splitlines()[-10:]])
     y = load_mnist(data, verify=False).test[1]
     assert counts.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()
-
-
-class InterruptAfter(Trainer):
-    """Simulates Ctrl-C (the SIGINT handler's flag) after ``n`` optimizer steps."""
-
-    def __init__(self, config, n):
-        super().__init__(config, log=quiet, progress=False)
-        step = self.opt.step
-
-        def counted():
-            step()
-            if self.step + 1 == n:
-                self._on_sigint(2, None)
-
-        self.opt.step = counted
 
 
 @pytest.mark.parametrize("head", ["circulant", "block"])
