@@ -208,6 +208,8 @@ def _run(what: str, obj: Any, x: np.ndarray, dy: np.ndarray, eps: float, directi
     input_name = "dx"                     # the input's gradient, beside each parameter's
     raw = {input_name: analytic_dx, **grads()}
     targets = {input_name: x, **params}
+    if analytic_dx is None and getattr(obj, "input_grad", True) is False:
+        del targets[input_name]           # a first layer told not to compute it (Conv2D(input_grad=False))
     missing = [labels[k] for k in params if k not in raw]
     if missing:
         raise GradientCheckError(f"gradient check for {what}: backward() set no gradient for "

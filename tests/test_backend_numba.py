@@ -163,6 +163,37 @@ def test_batch_sums_are_deterministic():
             np.testing.assert_array_equal(got, want)
 
 
+# -- the rectifier -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 7), (3, 20, 9, 8), (128, 1023), (2, 100_003)])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")    # inf * False, on purpose
+def test_relu_matches_numpy_bit_for_bit(monkeypatch, bk, dtype, shape):
+    """mask = x > 0, y = x * mask, dx = dy * mask, as NumPy computes them: negative zeros, NaN
+    and infinities in x and dy included. Counted, so that a fallback to NumPy cannot pass."""
+    from minicirc.backends import numba_kernels as K
+    calls = []
+    for name in ("relu", "relu_serial", "relu_backward", "relu_backward_serial"):
+        monkeypatch.setattr(K, name, lambda *a, _k=getattr(K, name), _n=name: (calls.append(_n), _k(*a))[1])
+    rng = np.random.default_rng(sum(shape))
+    x, dy = real(rng, shape, dtype), real(rng, shape, dtype)
+    flat, dflat = x.reshape(-1), dy.reshape(-1)
+    special = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, -1.0, 1.0], dtype)[: flat.size]
+    flat[: special.size], dflat[-special.size:] = special, special
+    y, mask = bk.relu(x)
+    y0, mask0 = REF.relu(x)
+    assert y.dtype == y0.dtype and mask.dtype == np.bool_
+    np.testing.assert_array_equal(mask, mask0)
+    assert np.array_equal(y.view(np.uint8), y0.view(np.uint8))       # bits: -0.0 and NaN as NumPy's
+    dx, dx0 = bk.relu_backward(dy, mask0), REF.relu_backward(dy, mask0)
+    assert dx.dtype == dx0.dtype and np.array_equal(dx.view(np.uint8), dx0.view(np.uint8))
+    if bk.kernel_min == 0 or x.size >= 8 * bk.kernel_min:
+        assert len(calls) == 2 and calls[0].startswith("relu") and calls[1].startswith("relu_backward"), calls
+    # views and other dtypes fall back to the NumPy expressions, with the same answer
+    np.testing.assert_array_equal(bk.relu(x[..., ::2])[0], REF.relu(x[..., ::2])[0])
+    np.testing.assert_array_equal(bk.relu_backward(dy, mask0.astype(np.float32)), dy * mask0)
+
+
 # -- finiteness -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -28,6 +28,9 @@ def test_shapes(head, kwargs):
     assert shapes[:7] == [(3, 20, 24, 24), (3, 20, 24, 24), (3, 20, 12, 12), (3, 50, 8, 8), (3, 50, 8, 8),
                           (3, 50, 4, 4), (3, CNN_FEATURES)]
     assert shapes[7:] == [(3, 500), (3, 500), (3, 10)] and x.dtype == np.float32
+    # the first convolution skips the images' gradient, which nothing consumes; asked, it gives it
+    assert model.input_grad is False and model.backward(np.ones((3, 10), np.float32)) is None
+    model[0].input_grad = True
     assert model.backward(np.ones((3, 10), np.float32)).shape == (3, 1, 28, 28)
 
 
@@ -55,7 +58,8 @@ def test_check_model_float64(head, kwargs):
     x = np.random.default_rng(2).standard_normal((2, 1, 28, 28))
     errors = check_model(model, mc.SoftmaxCrossEntropy(), x, np.array([3, 7]), directional=True)
     head_param = "7.W" if head == "dense" else "7.r"
-    assert {"dx", "0.W", "3.W", head_param, "10.W" if kwargs.get("dropout") else "9.W"} <= set(errors)
+    assert {"0.W", "3.W", head_param, "10.W" if kwargs.get("dropout") else "9.W"} <= set(errors)
+    assert "dx" not in errors                          # input_grad=False: the images have no gradient
 
 
 def test_seed_and_defaults():

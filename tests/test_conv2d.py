@@ -104,6 +104,24 @@ def test_without_bias(rng):
     assert set(check_layer(layer, x)) == {"dx", "dW"}
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_without_input_grad(rng, backend):
+    """input_grad=False: backward returns None, the parameter gradients are those with dx, and
+    check_layer checks only them; set back to True, dx returns."""
+    kw = dict(stride=2, padding=1, rng=0, dtype=np.float64, backend=backend)
+    full, lean = mc.Conv2D(2, 3, 3, **kw), mc.Conv2D(2, 3, 3, input_grad=False, **kw)
+    assert repr(lean).startswith("Conv2D(2, 3, kernel=3, stride=2, padding=1, input_grad=False, dtype=float64")
+    x = rng.standard_normal((4, 2, 9, 8))
+    dy = rng.standard_normal(full.forward(x).shape)
+    lean.forward(x)
+    assert lean.backward(dy) is None and full.backward(dy).shape == x.shape
+    for name in ("W", "b"):
+        np.testing.assert_array_equal(lean.grads[name], full.grads[name])
+    assert set(check_layer(lean, x)) == {"dW", "db"}
+    lean.input_grad = True
+    assert set(check_layer(lean, x)) == {"dx", "dW", "db"}
+
+
 def test_init_matches_its_docstring():
     """W ~ U(-a, a) with a = sqrt(3 gain / fan_in), so Var W = gain / fan_in; b = 0."""
     layer = mc.Conv2D(20, 50, 5, rng=0, gain=2.0, dtype=np.float64)
@@ -194,6 +212,7 @@ def test_wrong_dy_and_backward_first():
     (dict(c_in=1, c_out=2, kernel=3, padding=True), "Conv2D: padding must be a non-negative integer, got True"),
     (dict(c_in=1, c_out=2, kernel=3, gain=0), "Conv2D: gain must be a positive finite number, got 0"),
     (dict(c_in=1, c_out=2, kernel=3, bias="no"), "Conv2D: bias must be True or False, got .no."),
+    (dict(c_in=1, c_out=2, kernel=3, input_grad=0), "Conv2D: input_grad must be True or False, got 0"),
 ])
 def test_constructor_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -257,3 +276,17 @@ def test_batch_first_is_the_transpose(rng, shape):
         assert got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(mc.get_backend("numpy").batch_first(a[..., ::2]), np.moveaxis(a[..., ::2], -1, 0))
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 11, 5), (2, 64), (1, 130), (5, 1, 1)])
+def test_batch_last_is_the_transpose(rng, shape):
+    """The blocked copy behind the convolution's (B, ...) -> (..., B) equals NumPy's transpose,
+    undoes batch_first, and takes a non-contiguous input."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    want = np.moveaxis(a, 0, -1)
+    for bk in (mc.get_backend("numpy"), mc.get_backend("numba")):
+        got = bk.batch_last(a)
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(bk.batch_first(got), a)
+    np.testing.assert_array_equal(mc.get_backend("numpy").batch_last(a[::2]), np.moveaxis(a[::2], 0, -1))

@@ -84,7 +84,7 @@ def test_mixed_dtypes_promote_as_numpy_does(bk):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
-KERNELS = PRODUCTS + ("max_exponent",)
+KERNELS = PRODUCTS + ("max_exponent", "relu", "relu_backward")
 
 
 @pytest.mark.parametrize("name", KERNELS)

@@ -39,6 +39,8 @@ def test_twin_with_copied_weights_computes_the_same_outputs_and_gradients(head, 
     x = rng.random((5, 1, 28, 28))
     t = rng.integers(0, 10, 5)
     loss = SoftmaxCrossEntropy()
+    assert ours.backward is not None and ours.input_grad is False    # build_cnn skips the images' dx
+    ours[0].input_grad = True                                        # ... which is compared here
     z = ours.train().forward(x)
     value = loss(z, t)
     dx = ours.backward(loss.backward())

@@ -8,11 +8,11 @@ float32 as complex64. Threads pay off only on enough work, so sizes decide:
   a second thread pays only on large transforms, and on a machine shared with other work
   costs more than it gains on small ones (docs/benchmarks.md, "Threads");
 - products: fewer than ``kernel_min`` elements (8x that for the bare products ``cmul`` and
-  ``sign_flip``) run as the NumPy expression of the reference backend (a Numba call costs
+  ``sign_flip`` and the rectifier's ``relu``) run as the NumPy expression of the reference backend (a Numba call costs
   about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
   Numba kernel; from ``kernel_parallel_min`` elements on (if given,
   and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads;
-- image windows (``im2col``, ``col2im``, ``batch_first``, ``maxpool``, ``maxpool_backward``,
+- image windows (``im2col``, ``col2im``, ``batch_first``, ``batch_last``, ``maxpool``, ``maxpool_backward``,
   the convolution and pooling layers' work): from ``kernel_min`` elements on, one-pass Numba
   kernels (numba_windows.py) equal bit for bit to the NumPy versions of windows.py, serial or
   parallel by the same ``kernel_parallel_min`` rule; below it, or for arrays that are not
@@ -155,6 +155,24 @@ class NumbaBackend(Backend):
         self._kernel(x.size, K.sign_flip, K.sign_flip_serial)(x, s, out)
         return out
 
+    def relu(self, x: Any) -> Any:
+        if not (self._big(x, plain=True) and isinstance(x, np.ndarray) and x.dtype in _REAL
+                and x.flags.c_contiguous):
+            return Backend.relu(self, x)
+        y, mask = np.empty(x.shape, x.dtype), np.empty(x.shape, np.bool_)
+        self._kernel(x.size, K.relu, K.relu_serial)(x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+        return y, mask
+
+    def relu_backward(self, dy: Any, mask: Any) -> Any:
+        if not (self._big(dy, plain=True) and isinstance(dy, np.ndarray) and dy.dtype in _REAL
+                and isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == dy.shape
+                and dy.flags.c_contiguous and mask.flags.c_contiguous):
+            return Backend.relu_backward(self, dy, mask)
+        dx = np.empty(dy.shape, dy.dtype)
+        self._kernel(dy.size, K.relu_backward, K.relu_backward_serial)(dy.reshape(-1), mask.reshape(-1),
+                                                                        dx.reshape(-1))
+        return dx
+
     def all_finite(self, a: Any) -> bool:
         if not (self._big(a) and isinstance(a, np.ndarray) and a.dtype in _EXPONENT
                 and a.flags.c_contiguous):
@@ -242,6 +260,14 @@ class NumbaBackend(Backend):
         out = np.empty((a.shape[-1],) + a.shape[:-1], a.dtype)
         self._kernel(a.size, KW.batch_first, KW.batch_first_serial)(
             a.reshape(-1, a.shape[-1]), out.reshape(a.shape[-1], -1))
+        return out
+
+    def batch_last(self, a: Any) -> Any:
+        if not (self._images(a) and a.ndim >= 2):
+            return Backend.batch_last(self, a)
+        out = np.empty(a.shape[1:] + (a.shape[0],), a.dtype)
+        self._kernel(a.size, KW.batch_last, KW.batch_last_serial)(
+            a.reshape(a.shape[0], -1), out.reshape(-1, a.shape[0]))
         return out
 
     def maxpool(self, x: Any, k: int, stride: int) -> Any:

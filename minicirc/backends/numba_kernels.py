@@ -107,6 +107,39 @@ def sign_flip(x, s, out):
 sign_flip, sign_flip_serial = twins(sign_flip)
 
 
+# -- the rectifier: one pass each way, over flat arrays ----------------------------------------
+
+def relu(x, y, mask):
+    """``mask = x > 0``, ``y = x * mask``: the NumPy expressions' numbers, -0.0 and NaN
+    included (``x * 0`` keeps a negative zero's sign and a NaN, as multiplying by False does)."""
+    ns = _slices(1, x.size)
+    for t in prange(ns):
+        _, i0, i1 = _unit(t, ns, x.size)
+        xs, ys, ms = x[i0:i1], y[i0:i1], mask[i0:i1]
+        for i in range(i1 - i0):
+            v = xs[i]
+            m = v > 0
+            ms[i] = m
+            ys[i] = v if m else v * 0
+
+
+relu, relu_serial = twins(relu)
+
+
+def relu_backward(dy, mask, dx):
+    """``dx = dy * mask``; ``dy * 0`` where the mask is off, as NumPy multiplies by False (an
+    infinite ``dy`` there gives NaN in both)."""
+    ns = _slices(1, dy.size)
+    for t in prange(ns):
+        _, i0, i1 = _unit(t, ns, dy.size)
+        gs, ms, ds = dy[i0:i1], mask[i0:i1], dx[i0:i1]
+        for i in range(i1 - i0):
+            ds[i] = gs[i] if ms[i] else gs[i] * 0
+
+
+relu_backward, relu_backward_serial = twins(relu_backward)
+
+
 # -- the batch reduction -----------------------------------------------------------------------
 
 @njit(**_SER)

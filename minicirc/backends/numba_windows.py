@@ -104,6 +104,21 @@ def batch_first(src, out):
 batch_first, batch_first_serial = twins(batch_first)
 
 
+def batch_last(src, out):
+    """``out[r, b] = src[b, r]``: (B, N) to (N, B), 64 output rows at a time, read as B runs
+    of 64 contiguous numbers while the block being written stays in the cache."""
+    B, N = src.shape
+    for t in prange((N + 63) // 64):
+        r0 = t * 64
+        r1 = min(N, r0 + 64)
+        for b in range(B):
+            for r in range(r0, r1):
+                out[r, b] = src[b, r]
+
+
+batch_last, batch_last_serial = twins(batch_last)
+
+
 @njit(**_SER)
 def _window_max(x, p, k, s, h, w):
     """Maximum and position of window (h, w) of image plane ``p``, NaN included: ``m = v``

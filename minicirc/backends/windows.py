@@ -16,7 +16,8 @@ reaches are dropped, as in PyTorch). ``x~`` is ``x`` with ``p`` zeros around eac
   the batch index is the fastest-varying column index.
 - ``col2im``: its adjoint, ``dx~[b, c, s h + i, s w + j] += dcols[(c, i, j), (h, w, b)]``,
   then the padding cropped off; windows that overlap (s < k) add up.
-- ``batch_first``: moves that innermost batch axis back to the front, where the layers keep it.
+- ``batch_first``: moves that innermost batch axis back to the front, where the layers keep it;
+  ``batch_last`` is its inverse (the convolution's ``dy`` into the layout of ``cols``).
 - ``maxpool``: ``y[b, c, h, w] = max_{i, j} x[b, c, s h + i, s w + j]`` and the position
   ``t = i k + j`` of the maximum, the FIRST in row-major window order at a tie (the strict
   ``>`` below never replaces an equal value), as PyTorch picks.
@@ -84,6 +85,17 @@ def batch_first(xp: Any, a: Any, rows: int = 64) -> Any:
     for r in range(0, src.shape[0], rows):
         out[:, r: r + rows] = src[r: r + rows].T
     return out.reshape((B,) + tuple(shape))
+
+
+def batch_last(xp: Any, a: Any, rows: int = 64) -> Any:
+    """``a`` (B, ...) as a C-contiguous (..., B): ``batch_first``'s inverse, blocked likewise
+    (``rows`` output rows at a time, each block read as B runs of ``rows`` numbers)."""
+    B, shape = a.shape[0], a.shape[1:]
+    src = xp.ascontiguousarray(a).reshape(B, -1)
+    out = xp.empty((src.shape[1], B), dtype=a.dtype)
+    for r in range(0, src.shape[1], rows):
+        out[r: r + rows] = src[:, r: r + rows].T
+    return out.reshape(tuple(shape) + (B,))
 
 
 def maxpool(xp: Any, x: Any, k: int, stride: int) -> Tuple[Any, Any]:

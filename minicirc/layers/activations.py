@@ -28,13 +28,13 @@ class ReLU(_Activation):
 
     def forward(self, x: Any) -> Any:
         x = self.check_input(x, None)
-        mask = x > 0
+        y, mask = self.backend.relu(x)                   # mask = x > 0, y = x * mask
         self.cache = (mask, x.dtype)
-        return x * mask
+        return y
 
     def backward(self, dy: Any) -> Any:
         mask, dtype = self.cached()
-        return self.check_dy(dy, mask.shape, dtype) * mask
+        return self.backend.relu_backward(self.check_dy(dy, mask.shape, dtype), mask)   # dy * mask
 
 
 class Tanh(_Activation):

@@ -45,13 +45,14 @@ class Conv2D(Layer):
 
     def __init__(self, c_in: int, c_out: int, kernel: int, *, stride: int = 1, padding: int = 0,
                  bias: bool = True, rng: Any = None, dtype: Any = np.float32, backend: Any = None,
-                 gain: float = 1.0) -> None:
+                 gain: float = 1.0, input_grad: bool = True) -> None:
         super().__init__(dtype=dtype, backend=backend)
         self.check_sizes(c_in=c_in, c_out=c_out, kernel=kernel, stride=stride)
         padding = check_int(type(self).__name__, "padding", padding, lo=0)
         gain = self.check_gain(gain)
         self.c_in, self.c_out, self.k = int(c_in), int(c_out), int(kernel)
         self.stride, self.padding, self.bias = int(stride), padding, self.check_flag(bias=bias)
+        self.input_grad = self.check_flag(input_grad=input_grad)
         fan_in = self.c_in * self.k * self.k
         a = np.sqrt(3.0 * gain / fan_in)
         W = self.generator(rng).uniform(-a, a, (self.c_out, self.c_in, self.k, self.k))
@@ -63,7 +64,8 @@ class Conv2D(Layer):
         extra = f"{self.c_in}, {self.c_out}, kernel={self.k}"
         extra += f", stride={self.stride}" if self.stride != 1 else ""
         extra += f", padding={self.padding}" if self.padding else ""
-        return extra + ("" if self.bias else ", bias=False")
+        extra += "" if self.bias else ", bias=False"
+        return extra + ("" if self.input_grad else ", input_grad=False")
 
     def forward(self, x: Any) -> Any:
         k, s, p = self.k, self.stride, self.padding
@@ -84,9 +86,11 @@ class Conv2D(Layer):
         B, (H, W) = x_shape[0], x_shape[2:]
         k, s, p = self.k, self.stride, self.padding
         dy = self.check_dy(dy, (B, self.c_out, out_size(H, k, s, p), out_size(W, k, s, p)))
-        G = dy.transpose(1, 2, 3, 0).reshape(self.c_out, -1)               # (O, Ho Wo B)
+        G = self.backend.batch_last(dy).reshape(self.c_out, -1)            # (O, Ho Wo B)
         self.grads["W"] = (G @ X.T).reshape(self.params["W"].shape)        # eq. (K2)
         if self.bias:
-            self.grads["b"] = dy.sum(axis=(0, 2, 3))                       # eq. (K3)
+            self.grads["b"] = G.sum(axis=1)                                # eq. (K3)
+        if not self.input_grad:
+            return None
         Wm = self.params["W"].reshape(self.c_out, -1)
         return self.backend.col2im(Wm.T @ G, x_shape, k, s, p)             # eq. (K4)

@@ -45,6 +45,12 @@ class Sequential(Layer):
         # dx against it, so a wrong dx is blamed on the layer that made it, not the one before.
         self.cache: Optional[List[Tuple[int, ...]]] = None
 
+    @property
+    def input_grad(self) -> bool:
+        """Whether ``backward`` returns ``dx``: the first layer's say (``Conv2D(input_grad=False)``
+        returns None, for a network whose input is data)."""
+        return bool(getattr(self.layers[0], "input_grad", True)) if self.layers else True
+
     def named_children(self) -> Iterator[Tuple[str, Layer]]:
         return ((str(i), layer) for i, layer in enumerate(self.layers))
 

@@ -154,7 +154,9 @@ def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = T
     (``BlockCirculant`` of block size ``block``). Initialisation as in ``build_mlp``: He gain 2
     for the layers followed by a ReLU (both convolutions and a dense head), gain 1 for the
     circulant heads and the output layer. ``rng``: a seed (or None); each layer's generator is
-    spawned from it, as ``build_mlp`` spawns from ``seed``.
+    spawned from it, as ``build_mlp`` spawns from ``seed``. The first convolution's input is
+    the images, so its ``backward`` skips ``dx`` (``input_grad=False``): the model's
+    ``backward`` returns None.
     """
     if head not in CNN_HEADS:
         raise ValueError(f"build_cnn: unknown head {head!r}; choose one of {', '.join(CNN_HEADS)}")
@@ -177,7 +179,7 @@ def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = T
     else:
         fc = BlockCirculant(CNN_FEATURES, h, arch["block"], sign_flip=arch["sign_flip"], rng=gen(), **common)
     stack: List[Layer] = [
-        Conv2D(1, 20, 5, rng=gen(), gain=2.0, **common), ReLU(**common), MaxPool2D(2, **common),
+        Conv2D(1, 20, 5, rng=gen(), gain=2.0, input_grad=False, **common), ReLU(**common), MaxPool2D(2, **common),
         Conv2D(20, 50, 5, rng=gen(), gain=2.0, **common), ReLU(**common), MaxPool2D(2, **common),
         Flatten(**common), fc, ReLU(**common)]
     if arch["dropout"] > 0:
