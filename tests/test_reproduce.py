@@ -137,3 +137,38 @@ def test_groups_expand_in_order_each_experiment_once():
     assert all(n in EXPERIMENTS for members in GROUPS.values() for n in members)
     assert not set(GROUPS["cnn"]) & set(DEFAULT_MODELS)           # a default sweep trains no CNN
     assert EXPERIMENTS["cnn-circulant-no-D"] == {"model": "cnn", "head": "circulant", "sign_flip": False}
+
+
+def test_reuse_reads_finished_runs_with_the_same_settings_and_trains_the_rest(tmp_path, monkeypatch):
+    """--reuse: a run whose results.json in --out has this run's settings is read, not trained;
+    one with other settings (another lr), a damaged file, or no file is trained. The document
+    says how many were reused; without --reuse every run trains."""
+    from minicirc.mnist import reproduce
+
+    trained = []
+
+    def counting_train(cfg, **kw):
+        trained.append(cfg.seed)
+        res = stand_in_train(cfg)
+        (tmp_path / "runs" / f"cnn-circulant-seed{cfg.seed}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / f"cnn-circulant-seed{cfg.seed}" / "results.json").write_text(json.dumps(res))
+        return res
+
+    monkeypatch.setattr("minicirc.mnist.train.train", counting_train)
+    argv = ["--models", "cnn-circulant", "--out", str(tmp_path / "runs"), "--doc", str(tmp_path / "cnn.md")]
+    assert reproduce.main(argv + ["--seeds", "0", "1", "2"]) == 0 and trained == [0, 1, 2]
+    runs = tmp_path / "runs"
+    other = json.loads((runs / "cnn-circulant-seed1" / "results.json").read_text())
+    other["config"]["lr"] = 0.5                                   # made with other settings
+    (runs / "cnn-circulant-seed1" / "results.json").write_text(json.dumps(other))
+    (runs / "cnn-circulant-seed2" / "results.json").write_text("{not json")   # damaged
+    trained.clear()
+    assert reproduce.main(argv + ["--seeds", "0", "1", "2", "3", "--reuse"]) == 0
+    assert trained == [1, 2, 3]                                   # seed 0 reused
+    text = (tmp_path / "cnn.md").read_text()
+    assert "1 of the 4 runs were reused (`--reuse`)" in text and "--reuse" in text
+    (row,) = json.loads((runs / "summary.json").read_text())
+    assert row["test_errors"] == [1.0, 2.0, 3.0, 4.0] and row["reused"] == 1
+    trained.clear()
+    assert reproduce.main(argv + ["--seeds", "0"]) == 0 and trained == [0]     # no --reuse: trains
+    assert "reused" not in (tmp_path / "cnn.md").read_text()

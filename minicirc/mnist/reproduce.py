@@ -10,6 +10,10 @@ command that produced it.
 
 A run whose loss turns NaN or infinite is shown as diverged, and the sweep goes on; Ctrl-C
 stops the sweep without touching the document (the finished runs' results stay in ``--out``).
+``--reuse`` takes a finished run's results from ``--out`` instead of training it again when
+they were made with the same settings (``RUN_SETTINGS`` and the backend): a stopped sweep
+picks up where it stopped, and more seeds can be added to a finished one. The document says
+how many runs were reused.
 """
 from __future__ import annotations
 
@@ -61,10 +65,31 @@ DOCS = {"mlp": "docs/results/mnist.md", "cnn": "docs/results/mnist-cnn.md"}
 STALLED = 0.5
 
 
+def finished_run(cfg: Any) -> Optional[Dict[str, Any]]:
+    """The results in ``cfg.out`` of a finished run with ``cfg``'s settings, else None (no
+    results.json, an unreadable one, or one made with other settings)."""
+    from dataclasses import asdict
+
+    from .config import RUN_SETTINGS
+
+    try:
+        res = json.loads((Path(cfg.out) / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    saved = res.get("config") if isinstance(res, dict) else None
+    want = asdict(cfg.resolved())
+    if not (isinstance(saved, dict) and all(saved.get(k) == want[k] for k in (*RUN_SETTINGS, "backend"))
+            and isinstance(res.get("final"), dict) and isinstance(res.get("layers"), list)):
+        return None
+    return res
+
+
 def run_all(names: List[str], seeds: List[int], out: Path, epochs: Optional[int], backend: str,
-            train_limit: Optional[int], log: Any = print) -> Dict[str, List[Dict[str, Any]]]:
+            train_limit: Optional[int], log: Any = print, reuse: bool = False) -> Dict[str, List[Dict[str, Any]]]:
     """Each model for each seed: its results dict, or ``{"seed", "diverged"}`` for a run whose
-    loss went non-finite. Ctrl-C (``TrainingStopped`` with status 130) ends the sweep."""
+    loss went non-finite. Ctrl-C (``TrainingStopped`` with status 130) ends the sweep.
+    ``reuse``: a finished run with the same settings in ``out`` is read, not trained (its
+    results dict gains ``"reused": True``)."""
     from .train import TrainConfig, train      # here: the tests stand in for train
 
     runs: Dict[str, List[Dict[str, Any]]] = {}
@@ -72,6 +97,11 @@ def run_all(names: List[str], seeds: List[int], out: Path, epochs: Optional[int]
         for seed in seeds:
             cfg = TrainConfig(**EXPERIMENTS[name], seed=seed, epochs=epochs, backend=backend,
                               train_limit=train_limit, out=str(out / f"{name}-seed{seed}"))
+            earlier = finished_run(cfg) if reuse else None
+            if earlier is not None:
+                log(f"== {name}, seed {seed}: reused {cfg.out}/results.json (same settings)")
+                runs.setdefault(name, []).append({**earlier, "reused": True})
+                continue
             log(f"== {name}, seed {seed}")
             try:
                 res = train(cfg, log=log, progress=False)
@@ -112,6 +142,7 @@ def summarise(runs: Dict[str, List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
             # per run, the epochs whose training error stayed near chance
             "stalled_epochs": [sum(e["train_error"] > STALLED for e in r["epochs"]) for r in results],
             "recipe": {k: first["config"][k] for k in ("optimizer", "lr", "weight_decay", "dropout", "batch_size")},
+            "reused": sum(bool(r.get("reused")) for r in results),
         })
     return rows
 
@@ -128,7 +159,7 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
         "fully-connected layers, 'total params' those of every layer (a CNN's convolutions too); "
         "'FC compression' is against dense layers of the same widths, 'total compression' against the "
         "same model with them (for a CNN, the dense-head CNN). Recipes: minicirc/mnist/recipes.py, "
-        "chosen on a validation split (docs/results/tuning.md; the cnn recipe is provisional).",
+        "chosen on a validation split (docs/results/tuning.md).",
         "",
         f"'stalled' counts the runs with an epoch whose training error stayed above {STALLED:.0%} "
         "(chance is 90%), and in brackets those epochs over all runs. A run whose loss became NaN "
@@ -151,6 +182,11 @@ def write_markdown(rows: List[Dict[str, Any]], path: Path, command: str, plot: O
                      f"{', '.join([f'{e:.2f}' for e in r['test_errors']] + diverged)} | "
                      f"{sum(k > 0 for k in stalled)} of {len(stalled)} ({sum(stalled)}) | {r['seconds_per_epoch']:.1f} | "
                      f"{rec['optimizer']}, {rec['lr']:g}, {rec['weight_decay']:g}, {rec['dropout']:g} |")
+    reused = sum(r.get("reused", 0) for r in rows)
+    if reused:
+        lines += ["", f"{reused} of the {sum(len(r['test_errors']) for r in rows)} runs were reused (`--reuse`): "
+                  "their results come from an earlier sweep into the same folder with the same settings, "
+                  "and their minutes are not in the total above."]
     if plot is not None:
         lines += ["", f"![test error against parameter count]({plot.name})"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +236,9 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     p.add_argument("--train-limit", type=POSITIVE_INT.parse, default=None,
                    help="first N training images (smoke tests)")
     p.add_argument("--out", default="runs/reproduce", help="where each run writes its checkpoint and results")
+    p.add_argument("--reuse", action="store_true",
+                   help="read a finished run's results from --out instead of training it again, when its "
+                        "settings are this run's (to finish a stopped sweep, or add seeds to one)")
     p.add_argument("--doc", default=None, help=f"the markdown file to write (default: {DOCS['cnn']} when "
                    f"every model is a CNN, else {DOCS['mlp']})")
     args = p.parse_args(argv)
@@ -212,7 +251,8 @@ def main(argv: Optional[List[str]] = None, prog: str = "minicirc reproduce") -> 
     command = "minicirc reproduce " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.time()
     try:
-        runs = run_all(args.models, args.seeds, Path(args.out), args.epochs, args.backend, args.train_limit)
+        runs = run_all(args.models, args.seeds, Path(args.out), args.epochs, args.backend, args.train_limit,
+                       reuse=args.reuse)
     except (TrainingStopped, KeyboardInterrupt) as e:   # Ctrl-C: the document keeps its last full sweep
         # In a run the trainer turns Ctrl-C into TrainingStopped (130) after its checkpoint;
         # between runs (a model being built, data loading) it arrives as KeyboardInterrupt.
