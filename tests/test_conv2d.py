@@ -275,6 +275,9 @@ def test_batch_first_is_the_transpose(rng, shape):
         got = bk.batch_first(a)
         assert got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
+        add = rng.standard_normal(shape[:1]).astype(np.float32)     # one number per channel, the first axis
+        np.testing.assert_array_equal(bk.batch_first(a, add),
+                                      want + add.reshape((-1,) + (1,) * (len(shape) - 2)))
     np.testing.assert_array_equal(mc.get_backend("numpy").batch_first(a[..., ::2]), np.moveaxis(a[..., ::2], -1, 0))
 
 

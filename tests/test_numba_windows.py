@@ -60,6 +60,8 @@ def test_im2col_and_col2im_match_numpy(bk, dtype, shape, k, stride, padding):
 def test_batch_first_and_last_match_numpy(bk, dtype, shape):
     a = images(np.random.default_rng(len(shape)), shape, dtype)
     same(bk.batch_first(a), REF.batch_first(a))
+    add = images(np.random.default_rng(9), shape[:1], dtype)       # a bias per channel (first axis)
+    same(bk.batch_first(a, add), REF.batch_first(a, add))
     b = np.ascontiguousarray(np.moveaxis(a, -1, 0))
     same(bk.batch_last(b), REF.batch_last(b))
 

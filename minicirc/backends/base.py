@@ -144,10 +144,11 @@ class Backend:
         overlaps summed, padding cropped; (B, C, H, W). The convolution's ``dx``, eq. (K4)."""
         return windows.col2im(self.xp, cols, x_shape, k, stride, padding)
 
-    def batch_first(self, a: Any) -> Any:
-        """``a`` (..., B) as a contiguous (B, ...): the im2col layout's batch axis (last) moved
-        to the front, where the layers keep it."""
-        return windows.batch_first(self.xp, a)
+    def batch_first(self, a: Any, add: Any = None) -> Any:
+        """``a`` (C, ..., B) as a contiguous (B, C, ...): the im2col layout's batch axis (last)
+        moved to the front, where the layers keep it; plus ``add[c]`` on channel ``c`` if given
+        (the convolution's bias, eq. (K1))."""
+        return windows.batch_first(self.xp, a, add)
 
     def batch_last(self, a: Any) -> Any:
         """``a`` (B, ...) as a contiguous (..., B), ``batch_first``'s inverse: the convolution's

@@ -254,12 +254,15 @@ class NumbaBackend(Backend):
             cols.reshape(C, k, k, ho, wo, B), k, stride, padding, dx)
         return dx
 
-    def batch_first(self, a: Any) -> Any:
-        if not (self._images(a) and a.ndim >= 2):
-            return Backend.batch_first(self, a)
+    def batch_first(self, a: Any, add: Any = None) -> Any:
+        if not (self._images(a) and a.ndim >= 2
+                and (add is None or (self._images(a, add) and add.shape == a.shape[:1]))):
+            return Backend.batch_first(self, a, add)
         out = np.empty((a.shape[-1],) + a.shape[:-1], a.dtype)
+        inner = max(1, a.size // (a.shape[0] * a.shape[-1]))         # rows per channel of the (N, B) source
         self._kernel(a.size, KW.batch_first, KW.batch_first_serial)(
-            a.reshape(-1, a.shape[-1]), out.reshape(a.shape[-1], -1))
+            a.reshape(-1, a.shape[-1]), np.empty(0, a.dtype) if add is None else add, inner,
+            out.reshape(a.shape[-1], -1))
         return out
 
     def batch_last(self, a: Any) -> Any:

@@ -89,16 +89,22 @@ def col2im(cols, k, s, p, dx):
 col2im, col2im_serial = twins(col2im)
 
 
-def batch_first(src, out):
-    """``out[b, r] = src[r, b]``: (N, B) to (B, N), 64 source rows at a time, which stay in
-    the cache while they are written out (see ``windows.batch_first``)."""
+def batch_first(src, add, inner, out):
+    """``out[b, r] = src[r, b] (+ add[r // inner])``: (N, B) to (B, N), 64 source rows at a
+    time, which stay in the cache while they are written out (see ``windows.batch_first``);
+    ``add`` is empty for no addition, else one number per ``inner`` rows (a channel's)."""
     N, B = src.shape
     for t in prange((N + 63) // 64):
         r0 = t * 64
         r1 = min(N, r0 + 64)
-        for b in range(B):
-            for r in range(r0, r1):
-                out[b, r] = src[r, b]
+        if add.size == 0:
+            for b in range(B):
+                for r in range(r0, r1):
+                    out[b, r] = src[r, b]
+        else:
+            for b in range(B):
+                for r in range(r0, r1):
+                    out[b, r] = src[r, b] + add[r // inner]
 
 
 batch_first, batch_first_serial = twins(batch_first)

@@ -72,8 +72,10 @@ def col2im(xp: Any, cols: Any, x_shape: Tuple[int, int, int, int], k: int, strid
     return batch_first(xp, dxt[:, padding: padding + H, padding: padding + W])
 
 
-def batch_first(xp: Any, a: Any, rows: int = 64) -> Any:
-    """``a`` (..., B) as a C-contiguous (B, ...): the batch axis moved from last to first.
+def batch_first(xp: Any, a: Any, add: Any = None, rows: int = 64) -> Any:
+    """``a`` (C, ..., B) as a C-contiguous (B, C, ...): the batch axis moved from last to
+    first, plus ``add[c]`` on every number of channel ``c`` when ``add`` (C,) is given (the
+    convolution's bias, added here rather than in a pass of its own over the output).
 
     Copied ``rows`` source rows at a time: a plain strided copy writes each output row by
     reading every B-th number of the whole source, one cache line per number, while a block
@@ -84,7 +86,10 @@ def batch_first(xp: Any, a: Any, rows: int = 64) -> Any:
     out = xp.empty((B, src.shape[0]), dtype=a.dtype)
     for r in range(0, src.shape[0], rows):
         out[:, r: r + rows] = src[r: r + rows].T
-    return out.reshape((B,) + tuple(shape))
+    out = out.reshape((B,) + tuple(shape))
+    if add is not None:
+        out += add.reshape((-1,) + (1,) * (len(shape) - 1))
+    return out
 
 
 def batch_last(xp: Any, a: Any, rows: int = 64) -> Any:

@@ -75,9 +75,8 @@ class Conv2D(Layer):
         ho, wo = out_size(H, k, s, p), out_size(W, k, s, p)
         X = self.backend.im2col(x, k, s, p)                                # (C k k, Ho Wo B)
         Wm = self.params["W"].reshape(self.c_out, -1)                      # (O, C k k)
-        y = self.backend.batch_first((Wm @ X).reshape(self.c_out, ho, wo, B))  # eq. (K1)
-        if self.bias:
-            y += self.params["b"][:, None, None]                           # eq. (K1), + b[o]
+        b = self.params["b"] if self.bias else None
+        y = self.backend.batch_first((Wm @ X).reshape(self.c_out, ho, wo, B), b)   # eq. (K1), + b[o]
         self.cache = (X, x.shape)
         return y
 
