@@ -114,8 +114,8 @@ def build_torch_cnn(head: str = "circulant", hidden: int = 500, sign_flip: bool 
         fc = TorchCirculant(CNN_FEATURES, h, arch["sign_flip"], gen)
     else:
         fc = TorchBlockCirculant(CNN_FEATURES, h, arch["block"], arch["sign_flip"], gen)
-    mods = [conv(1, 20, 5, 2.0, gen), nn.ReLU(), nn.MaxPool2d(2),
-            conv(20, 50, 5, 2.0, gen), nn.ReLU(), nn.MaxPool2d(2),
+    mods = [conv(1, 20, 5, 2.0, gen), nn.MaxPool2d(2), nn.ReLU(),      # build_cnn's order: pool, then ReLU
+            conv(20, 50, 5, 2.0, gen), nn.MaxPool2d(2), nn.ReLU(),
             nn.Flatten(), fc, nn.ReLU()]
     if arch["dropout"] > 0:
         mods.append(nn.Dropout(arch["dropout"]))

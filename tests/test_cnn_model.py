@@ -25,8 +25,9 @@ def test_shapes(head, kwargs):
     for layer in model.layers:
         x = layer.forward(x)
         shapes.append(x.shape)
-    assert shapes[:7] == [(3, 20, 24, 24), (3, 20, 24, 24), (3, 20, 12, 12), (3, 50, 8, 8), (3, 50, 8, 8),
+    assert shapes[:7] == [(3, 20, 24, 24), (3, 20, 12, 12), (3, 20, 12, 12), (3, 50, 8, 8), (3, 50, 4, 4),
                           (3, 50, 4, 4), (3, CNN_FEATURES)]
+    assert [type(model[i]).__name__ for i in (1, 2, 4, 5)] == ["MaxPool2D", "ReLU", "MaxPool2D", "ReLU"]
     assert shapes[7:] == [(3, 500), (3, 500), (3, 10)] and x.dtype == np.float32
     # the first convolution skips the images' gradient, which nothing consumes; asked, it gives it
     assert model.input_grad is False and model.backward(np.ones((3, 10), np.float32)) is None
@@ -81,3 +82,33 @@ def test_seed_and_defaults():
 def test_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_cnn(**kwargs)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_pooling_before_relu_is_lenets_relu_before_pooling(backend):
+    """build_cnn pools before each ReLU; swapped back to LeNet's conv, ReLU, pool, the model
+    gives the same logits and the same gradients bit for bit, windows of all-negative numbers,
+    ties and zeros included."""
+    model = build_cnn("circulant", hidden=40, rng=3, dtype=np.float64, backend=backend)
+    lenet = build_cnn("circulant", hidden=40, rng=3, dtype=np.float64, backend=backend)
+    lenet.layers[1:3], lenet.layers[4:6] = lenet.layers[2:0:-1], lenet.layers[5:3:-1]
+    assert [type(m).__name__ for m in lenet.layers[:6]] == ["Conv2D", "ReLU", "MaxPool2D"] * 2
+    rng = np.random.default_rng(4)
+    x = np.round(rng.standard_normal((6, 1, 28, 28)), 1)     # rounded: many ties inside windows
+    x[0] = -1.0                                               # every first-layer window negative
+    x[1, 0, :4, :4] = 0.0
+    loss = mc.SoftmaxCrossEntropy()
+    t = rng.integers(0, 10, 6)
+    values = [loss(m.train().forward(x), t) for m in (model, lenet)]
+    for m in (model, lenet):
+        m[0].input_grad = True
+    dxs = []
+    for m in (model, lenet):
+        loss(m.forward(x), t)
+        dxs.append(m.backward(loss.backward()))
+    assert values[0] == values[1]
+    np.testing.assert_array_equal(dxs[0], dxs[1])
+    grads = [dict(m.named_grads()) for m in (model, lenet)]
+    assert grads[0].keys() == grads[1].keys()                 # the parameter layers keep their indices
+    for name in grads[0]:
+        np.testing.assert_array_equal(grads[0][name], grads[1][name], err_msg=name)

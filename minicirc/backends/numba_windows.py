@@ -102,9 +102,12 @@ def batch_first(src, add, inner, out):
                 for r in range(r0, r1):
                     out[b, r] = src[r, b]
         else:
+            row_add = np.empty(r1 - r0, out.dtype)          # no division in the inner loop
+            for r in range(r0, r1):
+                row_add[r - r0] = add[r // inner]
             for b in range(B):
                 for r in range(r0, r1):
-                    out[b, r] = src[r, b] + add[r // inner]
+                    out[b, r] = src[r, b] + row_add[r - r0]
 
 
 batch_first, batch_first_serial = twins(batch_first)

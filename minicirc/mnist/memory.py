@@ -27,7 +27,7 @@ def array_shapes(arch: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
     per_hidden = 3 if arch["dropout"] > 0 else 2           # layer, ReLU[, Dropout]
     shapes: Dict[str, Tuple[int, ...]] = {}
     if arch["kind"] == "cnn":
-        # Conv, ReLU, MaxPool twice, then Flatten: the head is layer 7 (build_cnn).
+        # Conv, MaxPool, ReLU twice, then Flatten: the head is layer 7 (build_cnn).
         for j, (c_in, c_out) in ((0, (1, 20)), (3, (20, 50))):
             shapes[f"param/{j}.W"], shapes[f"param/{j}.b"] = (c_out, c_in, 5, 5), (c_out,)
         first, d, fc = 7, CNN_FEATURES, arch["head"]

@@ -143,8 +143,8 @@ def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = T
 
     Takes (B, 1, 28, 28) images, returns (B, 10) logits::
 
-        Conv2D(1, 20, 5), ReLU, MaxPool2D(2),      (B, 20, 12, 12)
-        Conv2D(20, 50, 5), ReLU, MaxPool2D(2),     (B, 50, 4, 4)
+        Conv2D(1, 20, 5), MaxPool2D(2), ReLU,      (B, 20, 12, 12)
+        Conv2D(20, 50, 5), MaxPool2D(2), ReLU,     (B, 50, 4, 4)
         Flatten,                                   (B, 800)
         head 800 -> hidden, ReLU [, Dropout],      (B, hidden)
         Dense(hidden, 10)                          (B, 10)
@@ -157,6 +157,11 @@ def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = T
     spawned from it, as ``build_mlp`` spawns from ``seed``. The first convolution's input is
     the images, so its ``backward`` skips ``dx`` (``input_grad=False``): the model's
     ``backward`` returns None.
+
+    Each max-pool comes before its ReLU: LeNet's conv, ReLU, pool computes the same function
+    with the same gradients (``max(relu(a), relu(b)) = relu(max(a, b))`` and both send ``dy``
+    to the same input, or nothing where the window's maximum is not positive), and this order
+    runs the ReLU on a quarter of the numbers. The PyTorch twin has the same order.
     """
     if head not in CNN_HEADS:
         raise ValueError(f"build_cnn: unknown head {head!r}; choose one of {', '.join(CNN_HEADS)}")
@@ -179,8 +184,8 @@ def build_cnn(head: str = "circulant", *, hidden: int = 500, sign_flip: bool = T
     else:
         fc = BlockCirculant(CNN_FEATURES, h, arch["block"], sign_flip=arch["sign_flip"], rng=gen(), **common)
     stack: List[Layer] = [
-        Conv2D(1, 20, 5, rng=gen(), gain=2.0, input_grad=False, **common), ReLU(**common), MaxPool2D(2, **common),
-        Conv2D(20, 50, 5, rng=gen(), gain=2.0, **common), ReLU(**common), MaxPool2D(2, **common),
+        Conv2D(1, 20, 5, rng=gen(), gain=2.0, input_grad=False, **common), MaxPool2D(2, **common), ReLU(**common),
+        Conv2D(20, 50, 5, rng=gen(), gain=2.0, **common), MaxPool2D(2, **common), ReLU(**common),
         Flatten(**common), fc, ReLU(**common)]
     if arch["dropout"] > 0:
         stack.append(Dropout(arch["dropout"], rng=gen(), **common))
