@@ -86,7 +86,9 @@ class Conv2D(Layer):
         k, s, p = self.k, self.stride, self.padding
         dy = self.check_dy(dy, (B, self.c_out, out_size(H, k, s, p), out_size(W, k, s, p)))
         G = self.backend.batch_last(dy).reshape(self.c_out, -1)            # (O, Ho Wo B)
-        self.grads["W"] = (G @ X.T).reshape(self.params["W"].shape)        # eq. (K2)
+        # G X^T, computed as (X G^T)^T: BLAS runs this long, thin product faster with the
+        # windows matrix X as its left, untransposed factor (docs/benchmarks.md, CNN epoch).
+        self.grads["W"] = (X @ G.T).T.reshape(self.params["W"].shape)      # eq. (K2)
         if self.bias:
             self.grads["b"] = G.sum(axis=1)                                # eq. (K3)
         if not self.input_grad:
