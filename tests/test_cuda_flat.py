@@ -69,6 +69,7 @@ def test_optimizer_state_round_trips():
             np.testing.assert_array_equal(other.state[n][slot], v)
     fresh = flat.state_from(SGD(m, lr=0.1, momentum=0.9))
     assert set(fresh) == {"v"} and not fresh["v"].any()
+    assert flat.state_from(SGD(m, lr=0.1)) == {}                 # no momentum, no state
     flat.state_to(other, state, 0)
     assert other.state == {} and other.t == 0
 

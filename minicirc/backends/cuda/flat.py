@@ -85,10 +85,7 @@ class FlatParams:
 
     def state_from(self, optimizer: Any) -> Dict[str, Any]:
         """The optimizer's state as flat buffers ``{slot: flat}`` (zeros where it has none yet)."""
-        slots = SLOTS.get(type(optimizer).__name__)
-        if slots is None:
-            raise ValueError(f"FlatParams: no fused update for {type(optimizer).__name__}; "
-                             f"choose one of {', '.join(SLOTS)}")
+        slots = slots_of(optimizer)
         flats = {slot: self.xp.zeros(self.size, self.dtype) for slot in slots}
         for i, name in enumerate(self.names):
             for slot, value in optimizer.state.get(name, {}).items():
@@ -100,12 +97,21 @@ class FlatParams:
 
     def state_to(self, optimizer: Any, flats: Dict[str, Any], steps: int) -> None:
         """Hand the flat state back to ``optimizer`` (views, for a checkpoint) and set its step count."""
-        if steps > 0:
+        if steps > 0 and flats:
             optimizer.state = {name: {slot: self.view(flat, i) for slot, flat in flats.items()}
                                for i, name in enumerate(self.names)}
         else:
             optimizer.state = {}
         optimizer.t = int(steps)
+
+
+def slots_of(optimizer: Any) -> Tuple[str, ...]:
+    """The state slots the fused update keeps for ``optimizer`` (SGD without momentum: none)."""
+    slots = SLOTS.get(type(optimizer).__name__)
+    if slots is None:
+        raise ValueError(f"FlatParams: no fused update for {type(optimizer).__name__}; "
+                         f"choose one of {', '.join(SLOTS)}")
+    return () if slots == ("v",) and not optimizer.momentum else slots
 
 
 def _shares(a: Any, base: Any) -> bool:
@@ -118,4 +124,4 @@ def _ptr_within(a: Any, base: Any) -> bool:
     return lo <= a.data.ptr < lo + base.nbytes
 
 
-__all__ = ["FlatParams", "SLOTS"]
+__all__ = ["FlatParams", "SLOTS", "slots_of"]
