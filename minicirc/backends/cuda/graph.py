@@ -23,7 +23,7 @@ epoch. The last, shorter batch of an epoch gets a graph of its own (captured onc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from .plan import StepPlan
 
@@ -35,6 +35,28 @@ class Captured:
     pool: Any
     x: Any
     t: Any
+
+
+def capture(run: Callable[[], Any], cupy: Any, stream: Any) -> Tuple[Any, Any]:
+    """``(graph, pool)``: the work ``run()`` queues, captured on ``stream`` (not the legacy
+    default stream) with every allocation from ``pool``, a ``MemoryPool`` of its own that the
+    caller keeps as long as the graph. ``run`` must have run once uncaptured (compiled kernels,
+    cuFFT plans) and must not read from the device. A failed capture is closed, its error raised.
+    """
+    pool = cupy.cuda.MemoryPool()
+    with stream, cupy.cuda.using_allocator(pool.malloc):
+        stream.begin_capture()
+        try:
+            run()
+        except BaseException:
+            try:
+                stream.end_capture()
+            except Exception:                     # the capture is invalid by now; the first error is the one to see
+                pass
+            raise
+        graph = stream.end_capture()
+    graph.upload(stream)
+    return graph, pool
 
 
 class GraphStep:
@@ -109,19 +131,7 @@ class GraphStep:
             self.plan.restore(saved)
         self.stream.synchronize()
         del saved
-        pool = cp.cuda.MemoryPool()
-        with self.stream, cp.cuda.using_allocator(pool.malloc):
-            self.stream.begin_capture()
-            try:
-                self.plan.run(xb, tb)
-            except BaseException:
-                try:
-                    self.stream.end_capture()
-                except Exception:                 # the capture is invalid by now; the first error is the one to see
-                    pass
-                raise
-            graph = self.stream.end_capture()
-        graph.upload(self.stream)
+        graph, pool = capture(lambda: self.plan.run(xb, tb), cp, self.stream)
         self._hold_fft_plans()
         cap = Captured(graph, pool, xb, tb)
         self.graphs[x.shape[0]] = cap
@@ -156,4 +166,4 @@ class GraphStep:
         return sorted(self.graphs)
 
 
-__all__ = ["Captured", "GraphStep"]
+__all__ = ["Captured", "GraphStep", "capture"]
