@@ -39,11 +39,12 @@ OPTIMIZERS = [
 
 
 def fused_step(opt_ref, flat, state, lr, t):
+    # SGD without momentum keeps no state; its kernel then never reads v (as plan.py passes g)
     if isinstance(opt_ref, Adam):
         fused.adam_update(flat.p, flat.g, state["m"], state["v"], lr, t, betas=(opt_ref.b1, opt_ref.b2),
                           eps=opt_ref.eps, weight_decay=opt_ref.weight_decay, decoupled=opt_ref.decoupled)
     else:
-        fused.sgd_update(flat.p, flat.g, state["v"], lr, momentum=opt_ref.momentum, nesterov=opt_ref.nesterov,
+        fused.sgd_update(flat.p, flat.g, state.get("v", flat.g), lr, momentum=opt_ref.momentum, nesterov=opt_ref.nesterov,
                          weight_decay=opt_ref.weight_decay)
 
 
