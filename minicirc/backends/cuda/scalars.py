@@ -30,7 +30,13 @@ def schedule_lr(kind, base, step, total, warmup):
         return base * (step + 1) / warmup
     if kind == 1:
         return base
-    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    # min and max written out: Numba's CUDA target does not type the builtins on mixed scalars
+    span = total - warmup
+    if span < 1:
+        span = 1
+    frac = (step - warmup) / span
+    if frac > 1.0:
+        frac = 1.0
     return 0.5 * base * (1.0 + math.cos(math.pi * frac))
 
 
