@@ -80,6 +80,29 @@ def test_plan_steps_as_the_numpy_layers_and_adamw(rng, fft):
     assert plan.read_metrics() == (0.0, 0)                    # read and zeroed
 
 
+def test_a_relu_on_image_batches_is_fused_on_its_flat_view(rng):
+    from minicirc import Flatten
+
+    def model(bk):
+        return Sequential(ReLU(backend=bk), Dropout(0.5, rng=0, backend=bk), Flatten(backend=bk),
+                          Dense(6, 3, rng=4, backend=bk))
+
+    x = rng.standard_normal((5, 1, 2, 3)).astype(np.float32)
+    t = rng.integers(0, 3, 5)
+    ref = model(NumpyBackend())
+    philox_dropouts(ref, 0)
+    opt = SGD(ref, lr=0.1)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(ref.forward(x), t)
+    ref.backward(loss.backward())
+    opt.step()
+    dev = model(CudaBackend.simulated("cufft"))
+    plan = StepPlan(dev, SGD(dev, lr=0.1), seed=SEED, schedule="constant", base_lr=0.1, total=TOTAL)
+    plan.run(x, t)
+    for (n, w), (_, g) in zip(ref.named_parameters(), dev.named_parameters()):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7, err_msg=n)
+
+
 def test_resumed_plan_is_bit_for_bit_the_uninterrupted_one(rng):
     data = batches(rng, 4)
     whole = mlp(CudaBackend.simulated("cufft"))

@@ -109,8 +109,10 @@ class StepPlan:
         stream = self.backend._stream()
         h = x
         for k, op in enumerate(self.ops):
-            if op.fused_relu:
-                h, self._masks[k] = fused.bias_relu_dropout(h, None, op.p, self.seed, op.key, self.scalars.step, stream)
+            if op.fused_relu:                 # on (batch, features): an image batch is viewed flat
+                y, self._masks[k] = fused.bias_relu_dropout(h.reshape(h.shape[0], -1), None, op.p, self.seed,
+                                                            op.key, self.scalars.step, stream)
+                h = y.reshape(h.shape)
             else:
                 h = op.layer.forward(h)
         self.loss_sum += self.loss.forward(h, t)
@@ -118,7 +120,11 @@ class StepPlan:
         dy = self.loss.backward()
         for k in reversed(range(len(self.ops))):
             op = self.ops[k]
-            dy = dy * self._masks[k] if op.fused_relu else op.layer.backward(dy)
+            if op.fused_relu:
+                m = self._masks[k]
+                dy = (dy.reshape(m.shape) * m).reshape(dy.shape)
+            else:
+                dy = op.layer.backward(dy)
             if dy is None:                    # a first layer that skips dx (input_grad=False)
                 break
         self.flat.gather_grads(self.model)
