@@ -342,6 +342,209 @@ def test_finite_checks_are_opt_in_on_the_gpu():
         Circulant(8, rng=0, backend=eager).forward(eager.asarray(x))
 
 
+# -- the captured training step (philox.py, fused.py, plan.py, graph.py) -----------
+def graph_mlp(bk, dropout=0.1, seed=0):
+    from minicirc.mnist.models import architecture, build_mlp
+
+    arch = architecture("circulant", hidden=128, layers=2, dropout=dropout, d_in=64, classes=10)
+    return build_mlp(arch, seed=seed, backend=bk)
+
+
+def graph_batches(count, sizes=(32,), seed=1):
+    import cupy
+
+    rng = np.random.default_rng(seed)
+    return [(cupy.asarray(rng.standard_normal((b, 64)).astype(np.float32)), cupy.asarray(rng.integers(0, 10, b)))
+            for b in (sizes[k % len(sizes)] for k in range(count))]
+
+
+def graph_step(model, seed=7, opt=None, total=100, schedule="cosine"):
+    from minicirc import AdamW
+    from minicirc.backends.cuda.graph import GraphStep
+    from minicirc.backends.cuda.plan import StepPlan
+
+    opt = opt or AdamW(model, lr=5e-3, weight_decay=0.1)
+    return GraphStep(StepPlan(model, opt, seed=seed, schedule=schedule, base_lr=5e-3, total=total))
+
+
+def flat_host(model):
+    return np.concatenate([host(p).ravel() for p in model.parameters()])
+
+
+@needs_gpu
+def test_philox_kernel_equals_the_reference_on_the_gpu():
+    import cupy
+
+    from minicirc.backends.cuda import philox
+
+    for size, seed, step, layer in [(4097, 0, 0, 0), (1001, 2**64 - 1, 2**40 + 3, 5)]:
+        got = philox.mask_words(size, seed, layer, cupy.asarray(np.array([step], np.int64)))
+        np.testing.assert_array_equal(host(got), philox.mask_words_reference(seed, step, layer, size))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_kernels_on_the_gpu(dtype):
+    import cupy
+
+    from minicirc.backends.cuda import fused
+
+    rng = np.random.default_rng(8)
+    z, dy = (rng.standard_normal((37, 21)).astype(dtype) for _ in range(2))
+    bias = rng.standard_normal(21).astype(dtype)
+    step = cupy.asarray(np.array([9], np.int64))
+    y, m = fused.bias_relu_dropout(cupy.asarray(z), cupy.asarray(bias), 0.3, 4, 2, step)
+    ry, rm = fused.bias_relu_dropout_reference(z, bias, 0.3, 4, 2, 9)
+    np.testing.assert_array_equal(host(y), ry)
+    np.testing.assert_array_equal(host(m), rm)
+    dz, db = fused.relu_dropout_backward(cupy.asarray(dy), m)
+    rdz, rdb = fused.relu_dropout_backward_reference(dy, rm)
+    np.testing.assert_array_equal(host(dz), rdz)
+    close(db, rdb, dtype, "db")
+    s = rng.choice([-1.0, 1.0], 40).astype(dtype)
+    np.testing.assert_array_equal(host(fused.pad_flip(cupy.asarray(z), cupy.asarray(s), 40)),
+                                  fused.pad_flip_reference(z, s, 40))
+
+
+@needs_gpu
+@pytest.mark.parametrize("make", ["adamw", "sgd"])
+def test_fused_update_steps_as_minicirc_optim_on_the_gpu(make):
+    import cupy
+
+    from minicirc import SGD, AdamW
+    from minicirc.backends.cuda import fused
+
+    ref = Dense(30, 20, rng=0, backend=REF)
+    opt = AdamW(ref, lr=0.01, weight_decay=0.1) if make == "adamw" else SGD(ref, lr=0.1, momentum=0.9, nesterov=True)
+    p = cupy.asarray(np.concatenate([ref.params["W"].ravel(), ref.params["b"]]))
+    state = [cupy.zeros_like(p) for _ in range(2)]
+    lr, t = cupy.zeros(1, np.float64), cupy.zeros(1, np.int64)
+    rng = np.random.default_rng(3)
+    for k in range(5):
+        ref.grads = {"W": rng.standard_normal((30, 20)).astype(np.float32), "b": rng.standard_normal(20).astype(np.float32)}
+        g = cupy.asarray(np.concatenate([ref.grads["W"].ravel(), ref.grads["b"]]))
+        opt.step()
+        lr[...] = opt.lr
+        if make == "adamw":
+            fused.adam_update(p, g, state[0], state[1], lr, t, betas=(opt.b1, opt.b2), eps=opt.eps,
+                              weight_decay=opt.weight_decay, decoupled=True)
+        else:
+            fused.sgd_update(p, g, state[0], lr, momentum=opt.momentum, nesterov=True, weight_decay=0.0)
+        t += 1
+    # to rounding: the GPU may contract a multiply and an add into one FMA
+    close(p, np.concatenate([ref.params["W"].ravel(), ref.params["b"]]), np.float32, make)
+
+
+@needs_gpu
+def test_graph_replay_equals_the_uncaptured_step_over_100_steps():
+    bk = backend("cufft")
+    data = graph_batches(100, sizes=(32, 20))           # two batch sizes: two graphs
+    graphed, eager = graph_mlp(bk), graph_mlp(bk)
+    g, e = graph_step(graphed), graph_step(eager)
+    for x, t in data:
+        g.step(x, t)
+        e.eager_step(x, t)
+    assert g.batch_sizes == [20, 32]
+    got, want = flat_host(graphed), flat_host(eager)
+    diff = float(np.abs(got - want).max() / np.abs(want).max())
+    assert diff < 1e-5, f"graph vs uncaptured: relative difference {diff:.2e}"
+    (lg, eg), (le, ee) = g.read_metrics(), e.read_metrics()
+    assert eg == ee and abs(lg - le) <= 1e-5 * abs(le)
+    assert g.plan.steps_taken() == 100
+
+
+@needs_gpu
+def test_graph_step_agrees_with_minicirc_eager_training_without_dropout():
+    from minicirc import AdamW, SoftmaxCrossEntropy
+    from minicirc.optim import cosine_lr
+
+    bk = backend("cufft")
+    data = graph_batches(20)
+    ref, dev = graph_mlp(bk, dropout=0.0), graph_mlp(bk, dropout=0.0)
+    opt, loss = AdamW(ref, lr=5e-3, weight_decay=0.1), SoftmaxCrossEntropy(check_labels=False)
+    for k, (x, t) in enumerate(data):
+        opt.lr = cosine_lr(5e-3, k, 100)
+        loss.forward(ref.forward(x), t)
+        ref.backward(loss.backward())
+        opt.step()
+    g = graph_step(dev)
+    for x, t in data:
+        g.step(x, t)
+    g.read_metrics()
+    close(flat_host(dev), flat_host(ref), np.float32, "graph vs the layers' eager step")
+
+
+@needs_gpu
+def test_resume_after_an_interrupted_graph_run_is_bit_exact():
+    from minicirc import AdamW
+
+    bk = backend("cufft")
+    data = graph_batches(30, sizes=(32, 20))
+    whole = graph_mlp(bk)
+    g = graph_step(whole)
+    for x, t in data:
+        g.step(x, t)
+    g.read_metrics()
+
+    first = graph_mlp(bk)
+    g1 = graph_step(first)
+    for x, t in data[:12]:
+        g1.step(x, t)
+    state = {k: np.array(v) for k, v in g1.export().state_arrays().items()}   # what a checkpoint holds
+    params = {n: host(p).copy() for n, p in first.named_parameters()}
+    del g1, first
+
+    second = graph_mlp(bk)
+    for n, p in second.named_parameters():
+        p[...] = bk.asarray(params[n])
+    opt = AdamW(second, lr=5e-3, weight_decay=0.1)
+    opt.load_state_arrays(state, asarray=bk.asarray)
+    g2 = graph_step(second, opt=opt)
+    for x, t in data[12:]:
+        g2.step(x, t)
+    g2.read_metrics()
+    np.testing.assert_array_equal(flat_host(second), flat_host(whole))
+
+
+@needs_gpu
+def test_dropout_masks_are_reproducible_by_seed_on_the_gpu():
+    bk = backend("cufft")
+    data = graph_batches(5)
+    runs = []
+    for seed in (3, 3, 4):
+        model = graph_mlp(bk, dropout=0.5)
+        g = graph_step(model, seed=seed)
+        for x, t in data:
+            g.step(x, t)
+        g.read_metrics()
+        runs.append(flat_host(model))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+@needs_gpu
+def test_a_graph_step_does_not_wait_for_the_gpu():
+    import time
+
+    import cupy
+
+    bk = backend("cufft")
+    g = graph_step(graph_mlp(bk))
+    x, t = graph_batches(1)[0]
+    g.step(x, t)                                           # captures
+    g.read_metrics()
+    spin = cupy.RawKernel(r"""extern "C" __global__ void spin(long long cycles) {
+        long long t0 = clock64(); while (clock64() - t0 < cycles) { } }""", "spin")
+    stream = cupy.cuda.get_current_stream()
+    spin((1,), (1,), (np.int64(3_000_000_000),))
+    start = time.perf_counter()
+    for _ in range(10):
+        g.step(x, t)
+    queued = time.perf_counter() - start
+    assert not stream.done and not g.stream.done, f"10 steps took {queued:.3f} s and the spin is over: a step waited"
+    g.read_metrics()
+
+
 # -- without a GPU (these run everywhere) -------------------------------------------
 @pytest.mark.skipif(NO_GPU is None, reason="a real GPU is present")
 @pytest.mark.parametrize("name", ["cuda", "cuda-ownfft"])

@@ -6,6 +6,12 @@ read CuPy arrays in place (no copy: ``cuda.as_cuda_array`` views them) and are l
 Numba's dispatcher on CuPy's current stream (``cuda.external_stream``), so the two libraries'
 work stays in order without host synchronisation.
 
+A training step can also be captured and replayed as one CUDA graph: ``philox.py`` (the
+dropout masks' counter-based generator), ``fused.py`` (fused elementwise kernels and the
+one-launch optimizer), ``flat.py`` (the parameters in one flat buffer), ``scalars.py`` (step
+and learning rate on the device), ``plan.py`` (the step as fixed device work) and ``graph.py``
+(its capture and replay); docs/benchmarks-gpu.md describes them.
+
 Nothing here is imported by ``import minicirc``: CuPy, Numba's CUDA target and the kernels
 are loaded when a ``CudaBackend`` is built, and a missing piece raises ``RuntimeError``
 naming it -- never a silent fallback to the CPU.
