@@ -98,10 +98,10 @@ def test_evaluate_feeds_images_and_agrees_with_training(circulant_run, data, cap
 
 @pytest.mark.parametrize("head", ["circulant", "block"])
 def test_an_interrupted_run_resumes_bit_exact(data, tmp_path, head):
-    """Stopped mid-way through epoch 1 (dropout 0.5 in the recipe: its generator is saved too),
-    resumed, against the same run uninterrupted: every weight and optimizer slot equal."""
+    """Stopped mid-way through epoch 1 (with dropout, which the recipe has not: its generator is
+    saved too), resumed, against the same run uninterrupted: every weight and optimizer slot equal."""
     cfg = dict(model="cnn", head=head, block=100 if head == "block" else None, epochs=2, batch_size=64,
-               data=data, verify=False, plot=False)
+               dropout=0.5, data=data, verify=False, plot=False)
     train(TrainConfig(out=str(tmp_path / "full"), **cfg), log=quiet, progress=False)
     trainer = InterruptAfter(TrainConfig(out=str(tmp_path / "cut"), **cfg), n=3)
     with pytest.raises(TrainingStopped) as info:
@@ -154,7 +154,7 @@ def test_sizes_left_unset_are_the_models():
     assert (cnn.head, cnn.hidden, cnn.layers) == ("circulant", 500, 1)
     assert (mlp.head, mlp.hidden, mlp.layers) == (None, 1024, 2)
     assert TrainConfig(model="cnn").architecture() == {
-        "kind": "cnn", "head": "circulant", "hidden": 500, "layers": 1, "sign_flip": True, "dropout": 0.5,
+        "kind": "cnn", "head": "circulant", "hidden": 500, "layers": 1, "sign_flip": True, "dropout": 0.0,
         "block": None, "d_in": 784, "classes": 10}
     assert "head" not in TrainConfig().architecture()          # as MLP checkpoints have always had it
     assert cnn.resolved() == cnn                               # a saved config resolves to itself
