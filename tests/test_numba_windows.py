@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from minicirc import Conv2D, Flatten, MaxPool2D, ReLU, Sequential
-from minicirc.backends import numba_backend, windows
+from minicirc.backends import numba_backend
 from minicirc.backends.numba_backend import NumbaBackend
 from minicirc.backends.numpy_backend import NumpyBackend
 

@@ -106,11 +106,16 @@ class GraphStep:
         cap = self.graphs.get(x.shape[0])
         if cap is None:
             cap = self._capture(x, t)
+        caller = self.cupy.cuda.get_current_stream()
         self._after_caller()                  # x and t were made there
         with self.stream:
             cap.x[...] = x
             cap.t[...] = t
+            copied = self.stream.record()
             cap.graph.launch(self.stream)
+        # x and t belong to the caller's stream, whose pool may hand their memory out again as
+        # soon as the caller drops them: that stream's later work waits for the copies (not the step).
+        caller.wait_event(copied)
 
     def eager_step(self, x: Any, t: Any) -> None:
         """The same step uncaptured on the same stream: the graph's twin, for comparisons."""
