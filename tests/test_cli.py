@@ -47,6 +47,9 @@ def test_evaluate_and_info(trained):
     counts = np.array([[int(v) for v in r[1:]] for r in rows])
     assert counts.shape == (10, 10)
     assert counts.sum(axis=1).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # one line per ReLU of the MLP (after each of its two circulant layers), 128 units each
+    dead = [line for line in p.stdout.splitlines() if line.startswith("  layer ")]
+    assert len(dead) == 2 and all(" of 128" in line and "(after Circulant(" in line for line in dead)
     p = run("info", str(out / "checkpoint.npz"))
     assert p.returncode == 0, p.stderr
     assert "Circulant(784, 128)" in p.stdout and "compression" in p.stdout

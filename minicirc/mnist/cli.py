@@ -157,6 +157,7 @@ def _load_model(path: str, backend: Optional[str] = None):  # type: ignore[no-un
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .activity import dead_units
     from .dataset import load_mnist
     from .models import describe
     from .train import as_input, epochs_text, evaluate
@@ -170,6 +171,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     np.add.at(confusion, (y, pred), 1)
     print(f"{args.checkpoint}: {describe(meta['arch'])} after {epochs_text(meta['epoch'])}")
     print(f"test error {100 * result['error']:.2f}% ({result['wrong']} of {len(y)} wrong)")
+    print("ReLU units that no test image makes positive (dead: no gradient passes them)")
+    for row in dead_units(model, bk.asarray(as_input(X, meta["arch"]))):
+        whole = "  <- the whole layer: the output ignores the input" if row["dead"] == row["units"] else ""
+        print(f"  layer {row['index']} (after {row['after']}): {row['dead']:,} of {row['units']:,}{whole}")
     print("confusion matrix (rows: true digit, columns: predicted)")
     print("      " + "".join(f"{j:>6}" for j in range(10)))
     for i in range(10):
