@@ -132,7 +132,8 @@ def _sync_time(start: float, cupy: Any = None, torch: Any = None) -> float:
     return time.perf_counter() - start
 
 
-def minicirc_eager(cupy: Any, config: Any, data: Any, warm_steps: int) -> Epochs:
+def _minicirc_run(config: Any, data: Any, warm_steps: int) -> Any:
+    """``(run, warm)``: a ``TrainingRun`` and a callable taking its first ``warm_steps`` steps."""
     from minicirc import train_step
 
     from .training import TrainingRun
@@ -144,6 +145,11 @@ def minicirc_eager(cupy: Any, config: Any, data: Any, warm_steps: int) -> Epochs
             if k == warm_steps:
                 break
             train_step(run.model, run.loss, run.opt, xb, yb)
+    return run, warm
+
+
+def minicirc_eager(cupy: Any, config: Any, data: Any, warm_steps: int) -> Epochs:
+    run, warm = _minicirc_run(config, data, warm_steps)
 
     def epoch() -> float:
         start = time.perf_counter()
@@ -253,17 +259,7 @@ def torch_epochs(torch: Any, config: Any, data: Any, graphed: bool, warm_steps: 
 
 
 def cpu_epochs(config: Any, data: Any, warm_steps: int) -> Epochs:
-    from minicirc import train_step
-
-    from .training import TrainingRun
-
-    run = TrainingRun(config, data=data)
-
-    def warm() -> None:
-        for k, (xb, yb) in enumerate(run.batches):
-            if k == warm_steps:
-                break
-            train_step(run.model, run.loss, run.opt, xb, yb)
+    run, warm = _minicirc_run(config, data, warm_steps)
     return Epochs(warm, run.epoch)
 
 
