@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minicirc as mc
+from minicirc.backends.numba_backend import NumbaBackend
 from minicirc.gradcheck import check_layer, check_model
 from minicirc.mnist.checkpoint import load_into, read_checkpoint, save_checkpoint
 
@@ -265,31 +266,48 @@ def test_checkpoint_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(other(x), model(x))
 
 
-@pytest.mark.parametrize("shape", [(5, 7, 11, 3), (2, 64), (130, 1), (1, 1, 5)])
-def test_batch_first_is_the_transpose(rng, shape):
-    """The blocked copy behind the layers' (..., B) -> (B, ...) equals NumPy's transpose, also
-    when the rows are not a multiple of the block."""
-    a = rng.standard_normal(shape).astype(np.float32)
-    want = np.moveaxis(a, -1, 0)
-    for bk in (mc.get_backend("numpy"), mc.get_backend("numba")):
-        got = bk.batch_first(a)
-        assert got.flags.c_contiguous
-        np.testing.assert_array_equal(got, want)
-        add = rng.standard_normal(shape[:1]).astype(np.float32)     # one number per channel, the first axis
-        np.testing.assert_array_equal(bk.batch_first(a, add),
-                                      want + add.reshape((-1,) + (1,) * (len(shape) - 2)))
-    np.testing.assert_array_equal(mc.get_backend("numpy").batch_first(a[..., ::2]), np.moveaxis(a[..., ::2], -1, 0))
+def im2col_loops(x, k, s, p):
+    """X[(c, i, j), (b, h, w)] = x~[b, c, s h + i, s w + j], one number at a time."""
+    B, C, H, Wd = x.shape
+    xp = pad(x, p)
+    ho, wo = (H + 2 * p - k) // s + 1, (Wd + 2 * p - k) // s + 1
+    X = np.zeros((C * k * k, B * ho * wo), x.dtype)
+    for c in range(C):
+        for i in range(k):
+            for j in range(k):
+                for n in range(B):
+                    for h in range(ho):
+                        for w in range(wo):
+                            X[(c * k + i) * k + j, (n * ho + h) * wo + w] = xp[n, c, s * h + i, s * w + j]
+    return X
 
 
-@pytest.mark.parametrize("shape", [(3, 7, 11, 5), (2, 64), (1, 130), (5, 1, 1)])
-def test_batch_last_is_the_transpose(rng, shape):
-    """The blocked copy behind the convolution's (B, ...) -> (..., B) equals NumPy's transpose,
-    undoes batch_first, and takes a non-contiguous input."""
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("shape, k, s, p", [((2, 3, 7, 8), 3, 1, 1), ((3, 2, 6, 5), 2, 2, 0),
+                                            ((1, 1, 5, 5), 5, 1, 2), ((2, 2, 9, 6), 1, 2, 1)])
+def test_im2col_is_its_definition_and_col2im_its_adjoint(rng, backend, shape, k, s, p):
+    """The windows matrix entry by entry, and <im2col(x), D> = <x, col2im(D)> for random D:
+    col2im is im2col's transpose, which is what makes eq. (K4) the gradient."""
+    bk = NumbaBackend(kernel_min=0) if backend == "numba" else mc.get_backend(backend)   # kernels at any size
+    x = rng.standard_normal(shape)
+    X = bk.im2col(x, k, s, p)
+    np.testing.assert_array_equal(X, im2col_loops(x, k, s, p))
+    D = rng.standard_normal(X.shape)
+    np.testing.assert_allclose(np.vdot(X, D), np.vdot(x, bk.col2im(D, shape, k, s, p)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 11, 3), (2, 64), (130, 1), (1, 1, 5), (3, 4)])
+def test_swap01_exchanges_the_leading_axes(rng, shape):
+    """The copy behind the convolution's (O, B, Ho, Wo) <-> (B, O, Ho, Wo) equals NumPy's
+    swapaxes, adds a bias per channel (the first axis of the input) when given, undoes
+    itself, and takes a non-contiguous input."""
     a = rng.standard_normal(shape).astype(np.float32)
-    want = np.moveaxis(a, 0, -1)
+    want = np.swapaxes(a, 0, 1)
+    add = rng.standard_normal(shape[:1]).astype(np.float32)
     for bk in (mc.get_backend("numpy"), mc.get_backend("numba")):
-        got = bk.batch_last(a)
+        got = bk.swap01(a)
         assert got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(bk.batch_first(got), a)
-    np.testing.assert_array_equal(mc.get_backend("numpy").batch_last(a[::2]), np.moveaxis(a[::2], 0, -1))
+        np.testing.assert_array_equal(bk.swap01(got), a)
+        np.testing.assert_array_equal(bk.swap01(a, add), want + add.reshape((1, -1) + (1,) * (len(shape) - 2)))
+        np.testing.assert_array_equal(bk.swap01(a[::2]), np.swapaxes(a[::2], 0, 1))

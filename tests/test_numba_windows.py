@@ -20,7 +20,7 @@ from minicirc.backends.numpy_backend import NumpyBackend
 REF = NumpyBackend()
 SERIAL = NumbaBackend(workers=1, kernel_min=0)
 PARALLEL = NumbaBackend(workers=2, kernel_min=0, kernel_parallel_min=0)
-KERNELS = ("im2col", "col2im", "batch_first", "batch_last", "maxpool", "maxpool_backward")
+KERNELS = ("im2col", "col2im", "maxpool", "maxpool_backward")
 SHAPES = [(1, 1, 5, 5), (3, 2, 7, 8), (2, 3, 8, 6)]       # (B, C, H, W), odd and even sides
 # every (shape, k, stride, padding) where a whole window fits the padded image
 CONV = [(shape, k, s, p) for shape in SHAPES for k in (1, 2, 3, 5) for s in (1, 2) for p in (0, 1, 2)
@@ -53,17 +53,6 @@ def test_im2col_and_col2im_match_numpy(bk, dtype, shape, k, stride, padding):
     dcols = images(rng, cols.shape, dtype)
     # overlapping windows (stride < k) add several columns into one pixel: same order, same sum
     same(bk.col2im(dcols, shape, k, stride, padding), REF.col2im(dcols, shape, k, stride, padding))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 7), (70, 3), (4, 5, 6, 129)])
-def test_batch_first_and_last_match_numpy(bk, dtype, shape):
-    a = images(np.random.default_rng(len(shape)), shape, dtype)
-    same(bk.batch_first(a), REF.batch_first(a))
-    add = images(np.random.default_rng(9), shape[:1], dtype)       # a bias per channel (first axis)
-    same(bk.batch_first(a, add), REF.batch_first(a, add))
-    b = np.ascontiguousarray(np.moveaxis(a, -1, 0))
-    same(bk.batch_last(b), REF.batch_last(b))
 
 
 def pool_both(bk, x, k, stride, dtype):

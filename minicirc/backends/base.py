@@ -134,8 +134,8 @@ class Backend:
     # CPU backends, CuPy on the GPU. A backend with faster kernels overrides these.
 
     def im2col(self, x: Any, k: int, stride: int, padding: int) -> Any:
-        """``cols[(c, i, j), (h, w, b)] = x~[b, c, s h + i, s w + j]``: images ``x`` (B, C, H, W),
-        zero-padded by ``padding``, as a (C k k, Ho Wo B) matrix; the convolution's eq. (K1)
+        """``cols[(c, i, j), (b, h, w)] = x~[b, c, s h + i, s w + j]``: images ``x`` (B, C, H, W),
+        zero-padded by ``padding``, as a (C k k, B Ho Wo) matrix; the convolution's eq. (K1)
         is then one matrix product. See ``windows.py``."""
         return windows.im2col(self.xp, x, k, stride, padding)
 
@@ -144,16 +144,11 @@ class Backend:
         overlaps summed, padding cropped; (B, C, H, W). The convolution's ``dx``, eq. (K4)."""
         return windows.col2im(self.xp, cols, x_shape, k, stride, padding)
 
-    def batch_first(self, a: Any, add: Any = None) -> Any:
-        """``a`` (C, ..., B) as a contiguous (B, C, ...): the im2col layout's batch axis (last)
-        moved to the front, where the layers keep it; plus ``add[c]`` on channel ``c`` if given
-        (the convolution's bias, eq. (K1))."""
-        return windows.batch_first(self.xp, a, add)
-
-    def batch_last(self, a: Any) -> Any:
-        """``a`` (B, ...) as a contiguous (..., B), ``batch_first``'s inverse: the convolution's
-        ``dy`` laid out as the columns of ``im2col`` for eqs. (K2) and (K4)."""
-        return windows.batch_last(self.xp, a)
+    def swap01(self, a: Any, add: Any = None) -> Any:
+        """``a`` (N0, N1, ...) as a contiguous (N1, N0, ...), plus ``add[n0]`` on ``out[:, n0]``
+        if given: the convolution's (C_out, B, Ho, Wo) product to the layers' (B, C_out, Ho, Wo)
+        with its bias (eq. (K1)), and its ``dy`` back to the column order of ``im2col``."""
+        return windows.swap01(self.xp, a, add)
 
     def maxpool(self, x: Any, k: int, stride: int) -> Any:
         """``(y, arg)``: the maximum of each k x k window of ``x`` (B, C, H, W) and its position

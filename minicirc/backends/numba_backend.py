@@ -12,9 +12,10 @@ float32 as complex64. Threads pay off only on enough work, so sizes decide:
   about a microsecond more than a NumPy ufunc on a tiny array); from there on a serial
   Numba kernel; from ``kernel_parallel_min`` elements on (if given,
   and ``workers > 1``) the ``@njit(parallel=True)`` kernel on Numba's threads;
-- image windows (``im2col``, ``col2im``, ``batch_first``, ``batch_last``, ``maxpool``, ``maxpool_backward``,
-  the convolution and pooling layers' work): from ``kernel_min`` elements on, one-pass Numba
-  kernels (numba_windows.py) equal bit for bit to the NumPy versions of windows.py, serial or
+- image windows (``im2col``, ``col2im``, ``maxpool``, ``maxpool_backward``, the convolution
+  and pooling layers' work; ``swap01`` stays NumPy's copy, which already moves whole image
+  planes at a time): from ``kernel_min`` elements on, one-pass Numba kernels
+  (numba_windows.py) equal bit for bit to the NumPy versions of windows.py, serial or
   parallel by the same ``kernel_parallel_min`` rule; below it, or for arrays that are not
   C-contiguous float32/float64, the NumPy versions.
 
@@ -47,7 +48,7 @@ except ImportError as e:  # pragma: no cover - numba is a dependency, but say so
 from . import numba_kernels as K
 from . import numba_windows as KW
 from .base import Backend
-from .windows import out_size
+from .windows import out_size, pad
 from .numpy_backend import NumpyBackend
 
 _REAL = (np.dtype(np.float32), np.dtype(np.float64))
@@ -238,40 +239,20 @@ class NumbaBackend(Backend):
             return Backend.im2col(self, x, k, stride, padding)
         B, C, H, W = x.shape
         ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
-        xt = np.empty((C, H + 2 * padding, W + 2 * padding, B), x.dtype)
-        cols = np.empty((C, k, k, ho, wo, B), x.dtype)
-        self._kernel(cols.size, KW.im2col, KW.im2col_serial)(x, k, stride, padding, xt, cols)
-        return cols.reshape(C * k * k, ho * wo * B)
+        cols = np.empty((C, k, k, B, ho, wo), x.dtype)
+        self._kernel(cols.size, KW.im2col, KW.im2col_serial)(pad(np, x, padding), k, stride, cols)
+        return cols.reshape(C * k * k, B * ho * wo)
 
     def col2im(self, cols: Any, x_shape: tuple, k: int, stride: int, padding: int) -> Any:
         B, C, H, W = x_shape
         ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
         if not (self._images(cols) and _window(k, stride, padding)
-                and cols.shape == (C * k * k, ho * wo * B)):
+                and cols.shape == (C * k * k, B * ho * wo)):
             return Backend.col2im(self, cols, x_shape, k, stride, padding)
-        dx = np.empty(x_shape, cols.dtype)
-        self._kernel(cols.size, KW.col2im, KW.col2im_serial)(
-            cols.reshape(C, k, k, ho, wo, B), k, stride, padding, dx)
-        return dx
-
-    def batch_first(self, a: Any, add: Any = None) -> Any:
-        if not (self._images(a) and a.ndim >= 2
-                and (add is None or (self._images(a, add) and add.shape == a.shape[:1]))):
-            return Backend.batch_first(self, a, add)
-        out = np.empty((a.shape[-1],) + a.shape[:-1], a.dtype)
-        inner = max(1, a.size // (a.shape[0] * a.shape[-1]))         # rows per channel of the (N, B) source
-        self._kernel(a.size, KW.batch_first, KW.batch_first_serial)(
-            a.reshape(-1, a.shape[-1]), np.empty(0, a.dtype) if add is None else add, inner,
-            out.reshape(a.shape[-1], -1))
-        return out
-
-    def batch_last(self, a: Any) -> Any:
-        if not (self._images(a) and a.ndim >= 2):
-            return Backend.batch_last(self, a)
-        out = np.empty(a.shape[1:] + (a.shape[0],), a.dtype)
-        self._kernel(a.size, KW.batch_last, KW.batch_last_serial)(
-            a.reshape(a.shape[0], -1), out.reshape(-1, a.shape[0]))
-        return out
+        p = padding
+        dxt = np.empty((B, C, H + 2 * p, W + 2 * p), cols.dtype)
+        self._kernel(cols.size, KW.col2im, KW.col2im_serial)(cols.reshape(C, k, k, B, ho, wo), k, stride, dxt)
+        return dxt if p == 0 else np.ascontiguousarray(dxt[:, :, p: p + H, p: p + W])
 
     def maxpool(self, x: Any, k: int, stride: int) -> Any:
         if not (self._images(x) and x.ndim == 4 and _window(k, stride, 0)):

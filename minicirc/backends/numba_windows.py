@@ -2,7 +2,7 @@
 
 Same definitions as ``windows.py`` (read its docstring for the notation and the layouts), each
 written once and compiled serial and parallel by ``twins``. Where the NumPy versions make
-``k * k`` whole-array passes (one per window offset) plus a transpose, each kernel here makes
+``k * k`` whole-array passes (one per window offset) and a padded copy, each kernel here makes
 one pass and writes its output in its final layout, and the parallel twin shares that pass
 out over Numba's threads. The outputs are allocated by the backend (see ``numba_kernels``).
 
@@ -19,113 +19,59 @@ from numba import njit, prange
 from .numba_kernels import _SER, twins
 
 
-def im2col(x, k, s, p, xt, cols):
-    """``cols[c, i, j, h, w, b] = x~[b, c, s h + i, s w + j]``; ``x`` (B, C, H, W), ``cols``
-    (C, k, k, Ho, Wo, B). First ``x~`` batch innermost into ``xt`` (C, H + 2p, W + 2p, B),
-    padding zeroed, as ``windows.im2col`` lays it out; then every (Wo, B) block of ``cols``
-    is copied from it in runs of B contiguous numbers (a stride-s window row), where reading
-    ``x`` itself would take each number from a different cache line. Arrays are indexed, not
-    sliced: a view per row costs more than copying its numbers."""
-    B, C, H, W = x.shape
-    hp, wp = xt.shape[1], xt.shape[2]
-    ho, wo = cols.shape[3], cols.shape[4]
-    for cr in prange(C * hp):
-        c, r = cr // hp, cr % hp
-        if r < p or r >= p + H:
-            for q in range(wp):
-                for b in range(B):
-                    xt[c, r, q, b] = 0
-            continue
-        for q in range(p):
-            for b in range(B):
-                xt[c, r, q, b] = 0
-                xt[c, r, wp - 1 - q, b] = 0
-        for b in range(B):
-            for q in range(W):
-                xt[c, r, p + q, b] = x[b, c, r - p, q]
-    kk = k * k
-    for t in prange(C * kk * ho):
-        c, rest = t // (kk * ho), t % (kk * ho)
-        ij, h = rest // ho, rest % ho
-        i, j = ij // k, ij % k
-        for w in range(wo):
-            for b in range(B):
-                cols[c, i, j, h, w, b] = xt[c, s * h + i, s * w + j, b]
+def im2col(xt, k, s, cols):
+    """``cols[c, i, j, b, h, w] = xt[b, c, s h + i, s w + j]``; ``xt`` (B, C, H~, W~) the
+    images already padded, ``cols`` (C, k, k, B, Ho, Wo). Stride 1 has a loop of its own, in
+    which ``s`` does not appear: each window row is then a run of ``Wo`` contiguous numbers
+    that LLVM copies with vector loads, where a stride known only at run time makes every
+    number a load of its own (three to four times slower on the MNIST CNN's shapes)."""
+    B, C = xt.shape[0], xt.shape[1]
+    ho, wo = cols.shape[4], cols.shape[5]
+    for cb in prange(C * B):
+        c, b = cb // B, cb % B
+        # i and j come from range(), not from a division: Numba then knows them non-negative
+        # and drops its negative-index test from the inner loops (twice as fast).
+        for i in range(k):
+            for j in range(k):
+                if s == 1:
+                    for h in range(ho):
+                        for w in range(wo):
+                            cols[c, i, j, b, h, w] = xt[b, c, h + i, w + j]
+                else:
+                    for h in range(ho):
+                        for w in range(wo):
+                            cols[c, i, j, b, h, w] = xt[b, c, s * h + i, s * w + j]
 
 
 im2col, im2col_serial = twins(im2col)
 
 
-def col2im(cols, k, s, p, dx):
-    """``dx[b, c, u, v] = sum_{i, j} cols[c, i, j, h, w, b]`` over the windows ``(h, w)`` with
-    ``s h + i = u + p`` and ``s w + j = v + p``, in (i, j) order; ``cols`` (C, k, k, Ho, Wo, B),
-    ``dx`` (B, C, H, W). A gather: each unit of work sums one whole row ``(c, u)`` of ``dx``
-    (all the batch), batch innermost, then writes it out."""
-    B, C, H, W = dx.shape
-    ho, wo = cols.shape[3], cols.shape[4]
-    for cu in prange(C * H):
-        c, u = cu // H, cu % H
-        acc = np.zeros((W, B), dx.dtype)
+def col2im(cols, k, s, dxt):
+    """``dxt[b, c, s h + i, s w + j] += cols[c, i, j, b, h, w]``, each image plane zeroed first
+    and summed in window offset order (i, j) ascending, as ``windows.col2im``; ``cols``
+    (C, k, k, B, Ho, Wo), ``dxt`` (B, C, H~, W~) the padded images' gradient. Each unit of
+    work owns one image plane ``(b, c)``, which stays in the cache while its k k windows
+    add into it. Stride 1 has its own loop, as in ``im2col``."""
+    B, C = dxt.shape[0], dxt.shape[1]
+    ho, wo = cols.shape[4], cols.shape[5]
+    for bc in prange(B * C):
+        b, c = bc // C, bc % C
+        for u in range(dxt.shape[2]):
+            for v in range(dxt.shape[3]):
+                dxt[b, c, u, v] = 0
         for i in range(k):
-            r = u + p - i
-            if r < 0:
-                break
-            if r % s != 0 or r // s >= ho:
-                continue
-            h = r // s
             for j in range(k):
-                for v in range(W):
-                    q = v + p - j
-                    if q < 0 or q % s != 0 or q // s >= wo:
-                        continue
-                    w = q // s
-                    for b in range(B):
-                        acc[v, b] += cols[c, i, j, h, w, b]
-        for b in range(B):
-            for v in range(W):
-                dx[b, c, u, v] = acc[v, b]
+                if s == 1:
+                    for h in range(ho):
+                        for w in range(wo):
+                            dxt[b, c, h + i, w + j] += cols[c, i, j, b, h, w]
+                else:
+                    for h in range(ho):
+                        for w in range(wo):
+                            dxt[b, c, s * h + i, s * w + j] += cols[c, i, j, b, h, w]
 
 
 col2im, col2im_serial = twins(col2im)
-
-
-def batch_first(src, add, inner, out):
-    """``out[b, r] = src[r, b] (+ add[r // inner])``: (N, B) to (B, N), 64 source rows at a
-    time, which stay in the cache while they are written out (see ``windows.batch_first``);
-    ``add`` is empty for no addition, else one number per ``inner`` rows (a channel's)."""
-    N, B = src.shape
-    for t in prange((N + 63) // 64):
-        r0 = t * 64
-        r1 = min(N, r0 + 64)
-        if add.size == 0:
-            for b in range(B):
-                for r in range(r0, r1):
-                    out[b, r] = src[r, b]
-        else:
-            row_add = np.empty(r1 - r0, out.dtype)          # no division in the inner loop
-            for r in range(r0, r1):
-                row_add[r - r0] = add[r // inner]
-            for b in range(B):
-                for r in range(r0, r1):
-                    out[b, r] = src[r, b] + row_add[r - r0]
-
-
-batch_first, batch_first_serial = twins(batch_first)
-
-
-def batch_last(src, out):
-    """``out[r, b] = src[b, r]``: (B, N) to (N, B), 64 output rows at a time, read as B runs
-    of 64 contiguous numbers while the block being written stays in the cache."""
-    B, N = src.shape
-    for t in prange((N + 63) // 64):
-        r0 = t * 64
-        r1 = min(N, r0 + 64)
-        for b in range(B):
-            for r in range(r0, r1):
-                out[r, b] = src[b, r]
-
-
-batch_last, batch_last_serial = twins(batch_last)
 
 
 @njit(**_SER)

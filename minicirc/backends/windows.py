@@ -2,7 +2,7 @@
 
 ``xp`` is ``numpy`` or ``cupy``: the functions use only ``zeros``/``empty``, strided slicing
 and assignment, comparisons, ufuncs writing in place (``add``, ``maximum`` with ``out=``),
-``reshape``, ``transpose`` and ``ascontiguousarray``, which both modules have with the same
+``reshape``, ``transpose``, ``swapaxes`` and ``ascontiguousarray``, which both modules have with the same
 meaning, so one implementation serves the CPU backends and the GPU one (``Backend.im2col``
 and friends pass their own ``xp``).
 
@@ -10,14 +10,17 @@ Notation: kernel (or pool window) ``k``, stride ``s``, zero padding ``p``; the o
 ``Ho = (H + 2p - k) // s + 1`` rows and ``Wo`` likewise (rows and columns that no whole window
 reaches are dropped, as in PyTorch). ``x~`` is ``x`` with ``p`` zeros around each image.
 
-- ``im2col``: ``cols[(c, i, j), (h, w, b)] = x~[b, c, s h + i, s w + j]``, shape
-  (C k k, Ho Wo B). Row order (c, i, j) is that of ``W.reshape(C_out, C k k)`` for PyTorch's
+- ``im2col``: ``cols[(c, i, j), (b, h, w)] = x~[b, c, s h + i, s w + j]``, shape
+  (C k k, B Ho Wo). Row order (c, i, j) is that of ``W.reshape(C_out, C k k)`` for PyTorch's
   weight layout (C_out, C, k, k), so the convolution is the one matrix product ``W cols``;
-  the batch index is the fastest-varying column index.
-- ``col2im``: its adjoint, ``dx~[b, c, s h + i, s w + j] += dcols[(c, i, j), (h, w, b)]``,
+  the column order (b, h, w) is the images' own, so each window row is copied from ``x`` as a
+  run of ``Wo`` numbers (contiguous at stride 1) and ``W cols`` comes out as (C_out, B, Ho, Wo).
+- ``col2im``: its adjoint, ``dx~[b, c, s h + i, s w + j] += dcols[(c, i, j), (b, h, w)]``,
   then the padding cropped off; windows that overlap (s < k) add up.
-- ``batch_first``: moves that innermost batch axis back to the front, where the layers keep it;
-  ``batch_last`` is its inverse (the convolution's ``dy`` into the layout of ``cols``).
+- ``swap01``: exchanges the two leading axes, (C, B, ...) to (B, C, ...) and back, in runs
+  of the trailing axes' numbers (a whole Ho x Wo image): ``W cols`` to the layers' (B, C, Ho, Wo),
+  with the convolution's bias added on the way, and ``dy`` to the (C_out, B Ho Wo) matrix
+  whose columns line up with those of ``cols``.
 - ``maxpool``: ``y[b, c, h, w] = max_{i, j} x[b, c, s h + i, s w + j]`` and the position
   ``t = i k + j`` of the maximum, the FIRST in row-major window order at a tie (the strict
   ``>`` below never replaces an equal value), as PyTorch picks.
@@ -43,64 +46,55 @@ def _rows_cols(i: int, j: int, stride: int, ho: int, wo: int) -> Tuple[slice, sl
     return slice(i, i + stride * (ho - 1) + 1, stride), slice(j, j + stride * (wo - 1) + 1, stride)
 
 
+def pad(xp: Any, x: Any, padding: int) -> Any:
+    """``x~``: images ``x`` (B, C, H, W) with ``padding`` zeros around each; ``x`` itself at 0."""
+    if padding == 0:
+        return x
+    B, C, H, W = x.shape
+    xt = xp.zeros((B, C, H + 2 * padding, W + 2 * padding), dtype=x.dtype)
+    xt[:, :, padding: padding + H, padding: padding + W] = x
+    return xt
+
+
 def im2col(xp: Any, x: Any, k: int, stride: int, padding: int) -> Any:
     B, C, H, W = x.shape
     ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
-    # Batch innermost, (C, H~, W~, B): each offset's slice is then made of runs of wo * B
-    # contiguous numbers, not of wo, which the copies here and the adds of col2im need to be fast.
-    xt = xp.zeros((C, H + 2 * padding, W + 2 * padding, B), dtype=x.dtype)
-    xt[:, padding: padding + H, padding: padding + W] = x.transpose(1, 2, 3, 0)
-    cols = xp.empty((C, k, k, ho, wo, B), dtype=x.dtype)
+    xt = pad(xp, x, padding)
+    cols = xp.empty((C, k, k, B, ho, wo), dtype=x.dtype)
     for i in range(k):
         for j in range(k):
             rows, cs = _rows_cols(i, j, stride, ho, wo)
-            cols[:, i, j] = xt[:, rows, cs]                       # X of eq. (K1)
-    return cols.reshape(C * k * k, ho * wo * B)
+            cols[:, i, j] = xt[:, :, rows, cs].transpose(1, 0, 2, 3)    # X of eq. (K1)
+    return cols.reshape(C * k * k, B * ho * wo)
 
 
 def col2im(xp: Any, cols: Any, x_shape: Tuple[int, int, int, int], k: int, stride: int, padding: int) -> Any:
     B, C, H, W = x_shape
     ho, wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
-    cols = cols.reshape(C, k, k, ho, wo, B)
-    dxt = xp.zeros((C, H + 2 * padding, W + 2 * padding, B), dtype=cols.dtype)
+    cols = cols.reshape(C, k, k, B, ho, wo)
+    dxt = xp.zeros((B, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
     for i in range(k):
         for j in range(k):
             rows, cs = _rows_cols(i, j, stride, ho, wo)
-            v = dxt[:, rows, cs]
-            xp.add(v, cols[:, i, j], out=v)       # eq. (K4); not v[...] +=, which then copies v onto itself
+            v = dxt[:, :, rows, cs]
+            xp.add(v, cols[:, i, j].transpose(1, 0, 2, 3), out=v)   # eq. (K4); not v[...] +=, which copies v onto itself
+    if padding == 0:
+        return dxt
     # The padding's gradient is dropped: those zeros are constants, not inputs.
-    return batch_first(xp, dxt[:, padding: padding + H, padding: padding + W])
+    return xp.ascontiguousarray(dxt[:, :, padding: padding + H, padding: padding + W])
 
 
-def batch_first(xp: Any, a: Any, add: Any = None, rows: int = 64) -> Any:
-    """``a`` (C, ..., B) as a C-contiguous (B, C, ...): the batch axis moved from last to
-    first, plus ``add[c]`` on every number of channel ``c`` when ``add`` (C,) is given (the
-    convolution's bias, added here rather than in a pass of its own over the output).
-
-    Copied ``rows`` source rows at a time: a plain strided copy writes each output row by
-    reading every B-th number of the whole source, one cache line per number, while a block
-    of ``rows`` x B numbers stays in the cache while it is transposed.
-    """
-    shape, B = a.shape[:-1], a.shape[-1]
-    src = xp.ascontiguousarray(a).reshape(-1, B)
-    out = xp.empty((B, src.shape[0]), dtype=a.dtype)
-    for r in range(0, src.shape[0], rows):
-        out[:, r: r + rows] = src[r: r + rows].T
-    out = out.reshape((B,) + tuple(shape))
-    if add is not None:
-        out += add.reshape((-1,) + (1,) * (len(shape) - 1))
+def swap01(xp: Any, a: Any, add: Any = None) -> Any:
+    """``a`` (N0, N1, ...) as a C-contiguous (N1, N0, ...), plus ``add[n0]`` on every number of
+    ``out[:, n0]`` when ``add`` (N0,) is given (the convolution's bias per channel, added in
+    this pass rather than in one of its own over the output). One strided copy, whose
+    innermost runs are whole trailing planes, so it moves memory at the speed of a copy."""
+    out = xp.empty((a.shape[1], a.shape[0]) + tuple(a.shape[2:]), dtype=a.dtype)
+    if add is None:
+        out[...] = a.swapaxes(0, 1)
+    else:
+        xp.add(a.swapaxes(0, 1), add.reshape((1, -1) + (1,) * (a.ndim - 2)), out=out)
     return out
-
-
-def batch_last(xp: Any, a: Any, rows: int = 64) -> Any:
-    """``a`` (B, ...) as a C-contiguous (..., B): ``batch_first``'s inverse, blocked likewise
-    (``rows`` output rows at a time, each block read as B runs of ``rows`` numbers)."""
-    B, shape = a.shape[0], a.shape[1:]
-    src = xp.ascontiguousarray(a).reshape(B, -1)
-    out = xp.empty((src.shape[1], B), dtype=a.dtype)
-    for r in range(0, src.shape[1], rows):
-        out[r: r + rows] = src[:, r: r + rows].T
-    return out.reshape(tuple(shape) + (B,))
 
 
 def maxpool(xp: Any, x: Any, k: int, stride: int) -> Tuple[Any, Any]:

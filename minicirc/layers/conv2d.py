@@ -3,11 +3,11 @@
 For ``x`` (B, C, H, W), weights ``W`` (O, C, k, k) in PyTorch's layout, bias ``b`` (O,),
 stride ``s`` and zero padding ``p``: ``x~`` is ``x`` with ``p`` zeros around each image,
 ``Ho = (H + 2p - k) // s + 1`` (``Wo`` likewise), and ``im2col`` lays the windows out as
-columns, ``X[(c, i, j), (h, w, b)] = x~[b, c, s h + i, s w + j]`` (C k k, Ho Wo B). With
-``Wm = W.reshape(O, C k k)`` and ``G[o, (h, w, b)] = dy[b, o, h, w]`` (O, Ho Wo B)::
+columns, ``X[(c, i, j), (b, h, w)] = x~[b, c, s h + i, s w + j]`` (C k k, B Ho Wo). With
+``Wm = W.reshape(O, C k k)`` and ``G[o, (b, h, w)] = dy[b, o, h, w]`` (O, B Ho Wo)::
 
     y[b, o, h, w] = b[o] + sum_{c, i, j} W[o, c, i, j] x~[b, c, s h + i, s w + j]
-                  = (Wm X)[o, (h, w, b)] + b[o]        (B, O, Ho, Wo)   eq. (K1)
+                  = (Wm X)[o, (b, h, w)] + b[o]        (B, O, Ho, Wo)   eq. (K1)
     dW[o, c, i, j] = sum_{b, h, w} dy[b, o, h, w] x~[b, c, s h + i, s w + j]
                    = (G X^T)[o, (c, i, j)]             (O, C, k, k)     eq. (K2)
     db[o] = sum_{b, h, w} dy[b, o, h, w]               (O,)             eq. (K3)
@@ -73,10 +73,10 @@ class Conv2D(Layer):
         x = self.check_images(x, self.c_in, (m, m), f"{k}x{k} kernel with padding {p}")
         B, _, H, W = x.shape
         ho, wo = out_size(H, k, s, p), out_size(W, k, s, p)
-        X = self.backend.im2col(x, k, s, p)                                # (C k k, Ho Wo B)
+        X = self.backend.im2col(x, k, s, p)                                # (C k k, B Ho Wo)
         Wm = self.params["W"].reshape(self.c_out, -1)                      # (O, C k k)
         b = self.params["b"] if self.bias else None
-        y = self.backend.batch_first((Wm @ X).reshape(self.c_out, ho, wo, B), b)   # eq. (K1), + b[o]
+        y = self.backend.swap01((Wm @ X).reshape(self.c_out, B, ho, wo), b)   # eq. (K1), + b[o]
         self.cache = (X, x.shape)
         return y
 
@@ -85,7 +85,7 @@ class Conv2D(Layer):
         B, (H, W) = x_shape[0], x_shape[2:]
         k, s, p = self.k, self.stride, self.padding
         dy = self.check_dy(dy, (B, self.c_out, out_size(H, k, s, p), out_size(W, k, s, p)))
-        G = self.backend.batch_last(dy).reshape(self.c_out, -1)            # (O, Ho Wo B)
+        G = self.backend.swap01(dy).reshape(self.c_out, -1)                # (O, B Ho Wo)
         # G X^T, computed as (X G^T)^T: BLAS runs this long, thin product faster with the
         # windows matrix X as its left, untransposed factor (docs/benchmarks.md, CNN epoch).
         self.grads["W"] = (X @ G.T).T.reshape(self.params["W"].shape)      # eq. (K2)

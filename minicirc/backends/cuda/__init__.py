@@ -199,17 +199,6 @@ class CudaBackend(Backend):
     def bmm_freq_conj_x_sum(self, X: Any, G: Any) -> Any:
         return self._k.bmm_freq_conj_x_sum(X, G, self._stream())
 
-    def batch_first(self, a: Any, add: Any = None) -> Any:
-        # One strided copy: the cache argument for the CPU's blocked copy does not hold on a
-        # GPU, where each of its blocks would be a kernel launch of its own.
-        out = self.xp.ascontiguousarray(self.xp.moveaxis(a, -1, 0))
-        if add is not None:
-            out += add.reshape((-1,) + (1,) * (a.ndim - 2))
-        return out
-
-    def batch_last(self, a: Any) -> Any:
-        return self.xp.ascontiguousarray(self.xp.moveaxis(a, 0, -1))
-
     # A backend is a service, not layer state: a deep copy of a layer (Layer.astype) shares it,
     # and a pickled one is rebuilt on the unpickling side's GPU (it holds modules and streams).
     def __deepcopy__(self, memo: Dict[int, Any]) -> "CudaBackend":
