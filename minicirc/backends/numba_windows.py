@@ -50,25 +50,25 @@ def col2im(cols, k, s, dxt):
     """``dxt[b, c, s h + i, s w + j] += cols[c, i, j, b, h, w]``, each image plane zeroed first
     and summed in window offset order (i, j) ascending, as ``windows.col2im``; ``cols``
     (C, k, k, B, Ho, Wo), ``dxt`` (B, C, H~, W~) the padded images' gradient. Each unit of
-    work owns one image plane ``(b, c)``, which stays in the cache while its k k windows
+    work owns one image ``b``; each of its planes stays in the cache while its k k windows
     add into it. Stride 1 has its own loop, as in ``im2col``."""
     B, C = dxt.shape[0], dxt.shape[1]
     ho, wo = cols.shape[4], cols.shape[5]
-    for bc in prange(B * C):
-        b, c = bc // C, bc % C
-        for u in range(dxt.shape[2]):
-            for v in range(dxt.shape[3]):
-                dxt[b, c, u, v] = 0
-        for i in range(k):
-            for j in range(k):
-                if s == 1:
-                    for h in range(ho):
-                        for w in range(wo):
-                            dxt[b, c, h + i, w + j] += cols[c, i, j, b, h, w]
-                else:
-                    for h in range(ho):
-                        for w in range(wo):
-                            dxt[b, c, s * h + i, s * w + j] += cols[c, i, j, b, h, w]
+    for b in prange(B):
+        for c in range(C):
+            for u in range(dxt.shape[2]):
+                for v in range(dxt.shape[3]):
+                    dxt[b, c, u, v] = 0
+            for i in range(k):
+                for j in range(k):
+                    if s == 1:
+                        for h in range(ho):
+                            for w in range(wo):
+                                dxt[b, c, h + i, w + j] += cols[c, i, j, b, h, w]
+                    else:
+                        for h in range(ho):
+                            for w in range(wo):
+                                dxt[b, c, s * h + i, s * w + j] += cols[c, i, j, b, h, w]
 
 
 col2im, col2im_serial = twins(col2im)
