@@ -24,13 +24,13 @@ def im2col(xt, k, s, cols):
     images already padded, ``cols`` (C, k, k, B, Ho, Wo). Stride 1 has a loop of its own, in
     which ``s`` does not appear: each window row is then a run of ``Wo`` contiguous numbers
     that LLVM copies with vector loads, where a stride known only at run time makes every
-    number a load of its own (three to four times slower on the MNIST CNN's shapes)."""
+    number a load of its own (several times slower on the MNIST CNN's shapes)."""
     B, C = xt.shape[0], xt.shape[1]
     ho, wo = cols.shape[4], cols.shape[5]
     for cb in prange(C * B):
         c, b = cb // B, cb % B
         # i and j come from range(), not from a division: Numba then knows them non-negative
-        # and drops its negative-index test from the inner loops (twice as fast).
+        # and drops its negative-index test from the inner loops, which then vectorise.
         for i in range(k):
             for j in range(k):
                 if s == 1:
@@ -112,8 +112,8 @@ def maxpool(x, k, s, y, arg):
     numbers add up to NaN (it holds a NaN, or both infinities) is redone by ``_window_max``,
     whose NaN test in the loop would cost several times as much, and whose call there would
     keep LLVM from vectorising the row. The usual 2 x 2 window with stride 2 has a loop in
-    which the stride is the constant 2, so the loads are vector loads (2.5x faster on the
-    MNIST CNN's first pooling than with the stride known only at run time). Planes are
+    which the stride is the constant 2, so the loads are vector loads (several times faster
+    on the MNIST CNN's first pooling than with the stride known only at run time). Planes are
     indexed, not sliced: a pooled plane is often a few dozen numbers, and a view per plane
     would cost more than its work.
     """
