@@ -4,6 +4,7 @@ Nothing heavy is imported before the ``try``: the package itself loads no NumPy 
 ``minicirc/__init__.py``), so a Ctrl-C while the command's modules import ends as one line
 and exit status 130, as it does anywhere later (``cli.main``).
 """
+import os
 import signal
 import sys
 
@@ -38,6 +39,16 @@ def command() -> int:
     # The work is done and said: a Ctrl-C now, while the interpreter shuts down, would only
     # add a traceback from its exit handlers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if interrupted:
+        # This handler saw the Ctrl-C, so it fell outside training (whose own handler ends an
+        # epoch and writes its files first): in an import, the data or the model being built,
+        # where nothing of minicirc's is open or half written. A Ctrl-C inside a C extension's
+        # import can leave that module half initialised, and its teardown at interpreter exit
+        # then aborts the process ("Fatal Python error: PyThreadState_Get ...") after the one
+        # line was said. Ending without that teardown says the line and nothing after it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 
