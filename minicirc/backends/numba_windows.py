@@ -4,7 +4,8 @@ Same definitions as ``windows.py`` (read its docstring for the notation and the 
 written once and compiled serial and parallel by ``twins``. Where the NumPy versions make
 ``k * k`` whole-array passes (one per window offset), each kernel here makes one pass (after
 the same zero-padded copy of the images, for a convolution with padding) and writes its
-output in its final layout, and the parallel twin shares that pass out over Numba's threads. The outputs are allocated by the backend (see ``numba_kernels``).
+output in its final layout, and the parallel twin shares that pass out over Numba's threads.
+The outputs are allocated by the backend (see ``numba_kernels``).
 
 Results equal the NumPy versions bit for bit, including where several windows add into one
 pixel: every output number is summed from zero over the same terms in the same order as

@@ -2,9 +2,9 @@
 
 ``xp`` is ``numpy`` or ``cupy``: the functions use only ``zeros``/``empty``, strided slicing
 and assignment, comparisons, ufuncs writing in place (``add``, ``maximum`` with ``out=``),
-``reshape``, ``transpose``, ``swapaxes`` and ``ascontiguousarray``, which both modules have with the same
-meaning, so one implementation serves the CPU backends and the GPU one (``Backend.im2col``
-and friends pass their own ``xp``).
+``reshape``, ``transpose``, ``swapaxes`` and ``ascontiguousarray``, which both modules have
+with the same meaning, so one implementation serves the CPU backends and the GPU one
+(``Backend.im2col`` and friends pass their own ``xp``).
 
 Notation: kernel (or pool window) ``k``, stride ``s``, zero padding ``p``; the output has
 ``Ho = (H + 2p - k) // s + 1`` rows and ``Wo`` likewise (rows and columns that no whole window
@@ -76,8 +76,8 @@ def col2im(xp: Any, cols: Any, x_shape: Tuple[int, int, int, int], k: int, strid
     for i in range(k):
         for j in range(k):
             rows, cs = _rows_cols(i, j, stride, ho, wo)
-            v = dxt[:, :, rows, cs]
-            xp.add(v, cols[:, i, j].transpose(1, 0, 2, 3), out=v)   # eq. (K4); not v[...] +=, which copies v onto itself
+            v = dxt[:, :, rows, cs]          # not v[...] += below, which copies v onto itself
+            xp.add(v, cols[:, i, j].transpose(1, 0, 2, 3), out=v)          # eq. (K4)
     if padding == 0:
         return dxt
     # The padding's gradient is dropped: those zeros are constants, not inputs.
