@@ -315,3 +315,61 @@ def test_a_model_too_large_for_memory_is_refused_before_data_or_allocation(monke
     with pytest.raises(ConfigError, match=r"the dense MLP with hidden=4,000,000,000 and layers=2 needs at least "
                                           r"[\d,.]+ PiB of memory \(3 x [\d,.]+ PiB of float32"):
         Trainer(TrainConfig(model="dense", hidden=4_000_000_000, out=str(tmp_path)), log=lambda *a: None)
+
+
+# -- descriptions with millions of layers: weighed and refused without listing them -------------
+
+@pytest.mark.parametrize("kind", MLP_KINDS)
+@pytest.mark.parametrize("layers", [1, 2, 3, 5])
+def test_model_bytes_and_array_count_agree_with_the_listed_arrays(kind, layers):
+    from minicirc.mnist.memory import array_count, array_shapes, model_bytes
+
+    arch = architecture(kind, hidden=50, layers=layers, dropout=0.1, block=7 if kind == "block" else None)
+    shapes = array_shapes(arch)
+    assert array_count(arch) == len(shapes)
+    assert model_bytes(arch, np.float64, copies=3) == 3 * 8 * sum(math.prod(s) for s in shapes.values())
+
+
+def test_a_hundred_million_layers_are_weighed_without_listing_them(monkeypatch):
+    """The memory check once listed every layer's arrays: 22 GB and minutes for --layers=67174400."""
+    import minicirc.mnist.memory as memory
+
+    calls = []
+    real_hidden_shapes = memory._hidden_shapes
+    monkeypatch.setattr(memory, "_hidden_shapes", lambda *a: calls.append(a) or real_hidden_shapes(*a))
+    arch = architecture("circulant", hidden=1024, layers=10**8)
+    assert memory.array_count(arch) == 3 * 10**8 + 2
+    assert memory.model_bytes(arch) == 4 * (10**8 * 3 * 1024 + 1024 * 10 + 10)
+    assert len(calls) <= 6
+
+
+def test_many_one_unit_layers_are_refused_for_their_objects(monkeypatch, tmp_path):
+    """Their numbers fit in memory; their 10**8 Python objects would not (and would take an
+    hour to build): refused before the data are read or anything is built."""
+    import minicirc.mnist.memory as memory
+    import minicirc.mnist.train as tr
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(tr, "load_mnist", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr(tr, "build_model", lambda *a, **k: pytest.fail("model built before the check"))
+    with pytest.raises(ConfigError, match=r"the dense MLP with hidden=1 and layers=100,000,000 needs at least "
+                                          r"[\d,.]+ GiB of memory \(\d x [\d,.]+ MiB of float32 parameters and "
+                                          r"buffers, and [\d,.]+ GiB for the objects of its 100,000,000 hidden "
+                                          r"layers\), and 64.0 GiB is available"):
+        Trainer(TrainConfig(model="dense", hidden=1, layers=10**8, out=str(tmp_path)), log=lambda *a: None)
+
+
+def test_a_checkpoint_declaring_millions_of_layers_names_the_first_missing_arrays(good, monkeypatch):
+    """A few numbers a layer pass the memory check; the arrays the file lacks are named without
+    listing the ten million the description declares."""
+    import minicirc.mnist.memory as memory
+    from minicirc.mnist.schema import Bad, check_arrays
+
+    meta, arrays, _ = good
+    meta = edit(edit(edit(meta, ("arch", "layers"), 10**7), ("arch", "dropout"), 0.0), ("arch", "hidden"), 1)
+    real_array_shapes = memory.array_shapes
+    monkeypatch.setattr(memory, "array_shapes", lambda arch: real_array_shapes(arch) if arch["layers"] <= 2 else
+                        pytest.fail("listed every declared array"))
+    with pytest.raises(Bad, match=r"^'arch' declares arrays \['param/2.r', 'buffer/2.signs', 'param/2.b'\] "
+                                  r"that the file lacks$"):
+        check_arrays(meta, arrays)

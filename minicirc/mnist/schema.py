@@ -14,6 +14,7 @@ from the sizes without building anything, and against the memory left.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -239,13 +240,18 @@ def check_meta(meta: Dict[str, Any]) -> None:
 def check_arrays(meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
     """The arrays against the architecture's declared shapes and the memory left (before
     anything is built), then each: floating point and finite, the step count an integer."""
-    from .memory import array_shapes, memory_shortfall
+    from .memory import array_count, array_shapes, iter_array_shapes, memory_shortfall
 
-    shapes = array_shapes(meta["arch"])
     too_large = memory_shortfall(meta["arch"], meta["config"]["dtype"])
     if too_large:
         raise Bad(f"'arch': {too_large}")
     present = {k for k in arrays if k.startswith(("param/", "buffer/"))}
+    if array_count(meta["arch"]) > len(present):
+        # Name the first few missing without listing all the architecture declares: that may
+        # be millions of layers of a few numbers each, which pass the memory check.
+        missing = list(itertools.islice((k for k, _ in iter_array_shapes(meta["arch"]) if k not in present), 3))
+        raise Bad(f"'arch' declares arrays {missing} that the file lacks")
+    shapes = array_shapes(meta["arch"])               # no more entries than the file holds
     missing, extra = sorted(set(shapes) - present), sorted(present - set(shapes))
     if missing or extra:
         raise Bad(f"'arch' declares arrays {missing[:3]} that the file lacks" if missing else
