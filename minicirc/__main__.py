@@ -19,6 +19,11 @@ def command() -> int:
         # in a library's import) complain from __del__ as they go ("Exception ignored in ...",
         # with a traceback); they are the interruption's debris, not news for the user.
         sys.unraisablehook = lambda unraisable: None
+        # A C extension whose import the Ctrl-C cut (NumPy's import_array() in SciPy's or
+        # Numba's) prints the KeyboardInterrupt with PyErr_Print, through sys.excepthook, and
+        # raises an ImportError, which the except below turns into the one line.
+        hook = sys.excepthook
+        sys.excepthook = lambda kind, value, tb: None if issubclass(kind, KeyboardInterrupt) else hook(kind, value, tb)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_sigint)

@@ -141,3 +141,38 @@ def test_ctrl_c_at_any_moment_is_one_line_and_leaves_whole_files(tmp_path_factor
     assert len(err.splitlines()) == (proc.returncode == 130), err
     assert not list(out.glob(".*.tmp"))
     assert_complete(out)
+
+
+#: A Ctrl-C that cuts a C extension's import as NumPy's ``import_array()`` does in SciPy's and
+#: Numba's modules: the extension prints the KeyboardInterrupt with ``PyErr_Print`` and raises
+#: an ImportError. Played here by a finder for ``minicirc.mnist.cli`` that does the same through
+#: ctypes (``PyRun_SimpleString`` prints its exception with ``PyErr_Print``), so the moment is
+#: not left to chance.
+CUT_IMPORT = """
+import ctypes, importlib.util, os, signal, sys
+from minicirc.__main__ import command
+
+class CutImport:
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "minicirc.mnist.cli" else None
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**7):
+                pass
+        except KeyboardInterrupt:
+            ctypes.pythonapi.PyRun_SimpleString(b"raise KeyboardInterrupt")   # C code's PyErr_Print
+            raise ImportError("numpy.core.multiarray failed to import")
+        raise AssertionError("no Ctrl-C arrived")
+
+sys.meta_path.insert(0, CutImport())
+sys.exit(command())
+"""
+
+
+def test_a_ctrl_c_that_an_extension_prints_while_importing_is_still_one_line():
+    proc = subprocess.run([sys.executable, "-c", CUT_IMPORT], capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "minicirc: interrupted\n", proc.stderr
