@@ -247,14 +247,15 @@ def check_arrays(meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
         raise Bad(f"'arch': {too_large}")
     present = {k for k in arrays if k.startswith(("param/", "buffer/"))}
     if array_count(meta["arch"]) > len(present):
-        # Name the first few missing without listing all the architecture declares: that may
-        # be millions of layers of a few numbers each, which pass the memory check.
+        # Some are missing: name the first few without listing all the architecture declares,
+        # which may be millions of layers of a few numbers each (they pass the memory check).
         missing = list(itertools.islice((k for k, _ in iter_array_shapes(meta["arch"]) if k not in present), 3))
-        raise Bad(f"'arch' declares arrays {missing} that the file lacks")
-    shapes = array_shapes(meta["arch"])               # no more entries than the file holds
-    missing, extra = sorted(set(shapes) - present), sorted(present - set(shapes))
+        extra: list = []
+    else:
+        shapes = array_shapes(meta["arch"])           # no more entries than the file holds
+        missing, extra = sorted(set(shapes) - present)[:3], sorted(present - set(shapes))
     if missing or extra:
-        raise Bad(f"'arch' declares arrays {missing[:3]} that the file lacks" if missing else
+        raise Bad(f"'arch' declares arrays {missing} that the file lacks" if missing else
                   f"the file holds {extra[:3]}, which 'arch' does not declare")
     params = {k[len("param/"):]: s for k, s in shapes.items() if k.startswith("param/")}
     for key, a in arrays.items():
